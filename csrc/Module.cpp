@@ -1,0 +1,147 @@
+// Python bindings of torch_biren._C. The only file that includes torch/extension.h (it is slow to
+// compile); the runtime, ops and timeline include ATen/c10 headers only.
+#include <torch/csrc/Generator.h>
+#include <torch/csrc/jit/python/pybind_utils.h>
+#include <torch/extension.h>
+
+#include "aten/cpu_views.h"
+#include "aten/fallback.h"
+#include "runtime/allocator.h"
+#include "runtime/device.h"
+#include "runtime/generator.h"
+#include "runtime/stream.h"
+#include "sim/timeline.h"
+
+namespace py = pybind11;
+using namespace biren;
+
+namespace {
+
+sim::Bound parse_bound(const std::string& b) {
+  if (b == "compute") return sim::Bound::Compute;
+  if (b == "memory") return sim::Bound::Memory;
+  if (b == "link") return sim::Bound::Link;
+  TORCH_CHECK(b == "launch", "unknown bound '", b, "' (compute, memory, launch or link)");
+  return sim::Bound::Launch;
+}
+
+sim::Kind parse_kind(const std::string& k) {
+  if (k == "triton") return sim::Kind::Triton;
+  if (k == "native") return sim::Kind::Native;
+  if (k == "fallback") return sim::Kind::Fallback;
+  if (k == "copy") return sim::Kind::Copy;
+  TORCH_CHECK(k == "collective", "unknown kernel kind '", k, "'");
+  return sim::Kind::Collective;
+}
+
+py::tuple cost_tuple(const sim::Cost& c) { return py::make_tuple(c.flops, c.bytes, c.ns, sim::bound_name(c.bound)); }
+
+void set_params(const py::dict& d) {
+  sim::Params p;
+  p.launch_ns = d["launch_ns"].cast<double>();
+  p.host_issue_ns = d["host_issue_ns"].cast<double>();
+  p.mem_bw_Bps = d["mem_bw_Bps"].cast<double>();
+  p.vector_flops = d["vector_flops"].cast<double>();
+  p.host_link_Bps = d["host_link_Bps"].cast<double>();
+  p.card_link_Bps = d["card_link_Bps"].cast<double>();
+  p.fp64_slowdown = d["fp64_slowdown"].cast<double>();
+  for (auto row : d["mem_eff_table"]) {
+    auto pair = row.cast<std::pair<double, double>>();
+    p.mem_eff.push_back(pair);
+  }
+  sim::set_params(std::move(p));
+  clear_cost_memo();
+}
+
+c10::Stream stream_of(int64_t device, int64_t stream_id) {
+  return c10::Stream(c10::Stream::UNSAFE, c10::Device(c10::DeviceType::PrivateUse1, device), stream_id);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "torch_biren native runtime";
+
+  // Devices
+  m.def("_device_count", [] { return static_cast<int>(device_count()); });
+  m.def("_get_device", [] { return static_cast<int>(current_device()); });
+  m.def("_set_device", [](int d) { set_current_device(static_cast<c10::DeviceIndex>(d)); });
+  m.def("_lazy_init", &lazy_init);
+  m.def("_is_initialized", &is_initialized);
+  m.def("_in_bad_fork", &in_bad_fork);
+  m.def("_set_instances_per_card", &set_instances_per_card);
+  m.def("_current_stream", [](int d) { auto s = current_stream(d); return py::make_tuple(s.id(), (int)s.device_index()); });
+
+  // Memory
+  m.def("_set_capacity", [](size_t bytes) { device_memory().set_capacity(bytes); });
+  m.def("_capacity", [](int d) { return device_memory().capacity(d); });
+  m.def("_set_memory_fraction", [](double f, int d) { device_memory().set_memory_fraction(f, d); });
+  m.def("_empty_cache", [](int d) { device_memory().empty_cache(d); });
+  m.def("_mem_get_info", [](int d) { return device_memory().getMemoryInfo(d); });
+
+  // Random generators
+  m.def("_default_generator", [](int d) {
+    return py::reinterpret_steal<py::object>(THPGenerator_initDefaultGenerator(default_generator(d)));
+  });
+
+  // Zero-copy bridge for ops implemented in Python (Triton kernels see CPU views of device memory)
+  m.def("_cpu_view", [](const at::Tensor& t) {
+    TORCH_CHECK(t.is_privateuseone(), "_cpu_view expects a biren tensor, got one on ", t.device());
+    return cpu_view(t);
+  });
+
+  // Simulated time
+  m.def("_sim_set_params", &set_params);
+  m.def("_sim_generic_cost", [](double flops, double bytes, bool fp64) { return cost_tuple(sim::generic_cost(flops, bytes, fp64)); },
+        py::arg("flops"), py::arg("bytes"), py::arg("fp64") = false);
+  m.def("_sim_charge", [](int device, const std::string& name, const std::string& kind, double flops, double bytes,
+                          double ns, const std::string& bound) {
+    auto k = parse_kind(kind);
+    sim::charge(current_stream(device), name, k, sim::Cost{flops, bytes, ns, parse_bound(bound)});
+    record_op(name, k);
+  });
+  m.def("_sim_elapsed_ns", [](int d) { return sim::elapsed_ns(d); });
+  m.def("_sim_stream_clock", [](int d, int64_t s) { return sim::stream_clock(stream_of(d, s)); });
+  m.def("_sim_synchronize", [](int d) { sim::host_wait_device(d); });
+  m.def("_sim_reset", [](int d) { sim::reset(d); }, py::arg("device") = -1);
+  m.def("_sim_set_profiling", &sim::set_profiling);
+  m.def("_sim_take_records", [] {
+    py::list out;
+    for (auto& r : sim::take_records())
+      out.append(py::make_tuple(r.name, sim::kind_name(r.kind), (int)r.device, r.stream, r.start_ns, r.dur_ns, r.flops,
+                                r.bytes, sim::bound_name(r.bound)));
+    return out;
+  });
+  m.def("_sim_take_ranges", [] {
+    py::list out;
+    for (auto& r : sim::take_ranges()) out.append(py::make_tuple(r.name, (int)r.device, r.start_ns, r.end_ns));
+    return out;
+  });
+
+  // Fallback policy, op statistics, modelled ops
+  m.def("_set_fallback_policy", [](const std::string& p) {
+    TORCH_CHECK(p == "allow" || p == "warn" || p == "error", "fallback policy must be allow, warn or error, got '", p, "'");
+    set_fallback_policy(p == "allow" ? FallbackPolicy::Allow : p == "warn" ? FallbackPolicy::Warn : FallbackPolicy::Error);
+  });
+  m.def("_fallback_policy", [] {
+    auto p = fallback_policy();
+    return std::string(p == FallbackPolicy::Allow ? "allow" : p == FallbackPolicy::Warn ? "warn" : "error");
+  });
+  m.def("_op_counts", &op_counts);
+  m.def("_reset_op_counts", &reset_op_counts);
+  m.def("_set_modelled_ops", &set_modelled_ops);
+  m.def("_set_cost_fn", [](py::object fn) {
+    // The callable lives as long as the process; hold it without a GIL-less destructor.
+    auto holder = std::shared_ptr<py::object>(new py::object(std::move(fn)), [](py::object* o) {
+      py::gil_scoped_acquire g;
+      delete o;
+    });
+    set_cost_fn([holder](const std::string& op, const std::vector<c10::IValue>& args) {
+      py::gil_scoped_acquire g;
+      py::list pyargs;
+      for (const auto& a : args) pyargs.append(torch::jit::toPyObject(a));
+      auto r = (*holder)(op, pyargs).cast<std::tuple<double, double, double, std::string>>();
+      return sim::Cost{std::get<0>(r), std::get<1>(r), std::get<2>(r), parse_bound(std::get<3>(r))};
+    });
+  });
+}

@@ -1,0 +1,376 @@
+#include "fallback.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "../runtime/allocator.h"
+#include "../runtime/device.h"
+#include "../runtime/generator.h"
+#include "../runtime/stream.h"
+#include "cpu_views.h"
+
+namespace biren {
+namespace {
+
+constexpr int kKinds = 5;
+
+struct OpInfo {
+  std::string name;
+  bool modelled = false;
+  bool warned = false;
+  bool cpu_args_allowed = false;  // ops CUDA also lets take CPU index tensors
+  int64_t counts[kKinds] = {};
+  std::vector<size_t> generator_args;
+  std::vector<size_t> mutable_args;
+  std::vector<int> return_alias;  // per return: index of the mutable argument it returns, or -1
+};
+
+std::mutex mu;
+std::unordered_map<const void*, OpInfo> infos;  // keyed by the op's schema, stable for its life
+std::unordered_map<std::string, OpInfo*> by_name;
+std::unordered_set<std::string> modelled_names;
+CostFn cost_fn;
+
+struct KeyHash {
+  size_t operator()(const std::vector<int64_t>& v) const {
+    size_t h = 1469598103934665603ull;
+    for (auto x : v) h = (h ^ static_cast<size_t>(x)) * 1099511628211ull;
+    return h;
+  }
+};
+std::unordered_map<std::vector<int64_t>, sim::Cost, KeyHash> cost_memo;
+
+FallbackPolicy read_policy() {
+  const char* e = std::getenv("TORCH_BIREN_FALLBACK");
+  if (e == nullptr || std::strcmp(e, "allow") == 0 || *e == 0) return FallbackPolicy::Allow;
+  if (std::strcmp(e, "warn") == 0) return FallbackPolicy::Warn;
+  if (std::strcmp(e, "error") == 0) return FallbackPolicy::Error;
+  TORCH_WARN("TORCH_BIREN_FALLBACK must be allow, warn or error; got '", e, "', using allow");
+  return FallbackPolicy::Allow;
+}
+FallbackPolicy policy = read_policy();
+
+bool is_generator_type(const c10::TypePtr& t) {
+  if (t->kind() == c10::GeneratorType::Kind) return true;
+  if (auto o = t->cast<c10::OptionalType>()) return o->getElementType()->kind() == c10::GeneratorType::Kind;
+  return false;
+}
+
+OpInfo& info_for(const c10::FunctionSchema& schema) {
+  std::lock_guard<std::mutex> g(mu);
+  auto it = infos.find(&schema);
+  if (it != infos.end()) return it->second;
+  OpInfo& info = infos[&schema];
+  info.name = schema.name();
+  if (!schema.overload_name().empty()) info.name += "." + schema.overload_name();
+  info.modelled = modelled_names.count(info.name) > 0;
+  static const std::unordered_set<std::string> cpu_ok = {"aten::index.Tensor", "aten::index_put_",
+                                                         "aten::index_put", "aten::_index_put_impl_"};
+  info.cpu_args_allowed = cpu_ok.count(info.name) > 0;
+  const auto& args = schema.arguments();
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (is_generator_type(args[i].type())) info.generator_args.push_back(i);
+    if (args[i].alias_info() && args[i].alias_info()->isWrite()) info.mutable_args.push_back(i);
+  }
+  for (const auto& r : schema.returns()) {
+    int match = -1;
+    if (r.alias_info() && r.alias_info()->isWrite())
+      for (size_t i : info.mutable_args)
+        if (args[i].alias_info()->beforeSets() == r.alias_info()->beforeSets()) match = static_cast<int>(i);
+    info.return_alias.push_back(match);
+  }
+  by_name[info.name] = &info;
+  return info;
+}
+
+// Per-op bookkeeping of the biren storages seen among the arguments.
+struct Bridge {
+  struct Entry {
+    c10::Storage biren;
+    c10::Storage cpu;
+    const void* data;
+  };
+  std::vector<Entry> entries;
+  std::vector<const c10::StorageImpl*> cpu_inputs;
+  c10::DeviceIndex device = -1;
+  double in_bytes = 0, max_numel = 0;
+  bool fp64 = false;
+
+  const c10::Storage& cpu_for(const c10::Storage& st) {
+    for (auto& e : entries)
+      if (e.biren.unsafeGetStorageImpl() == st.unsafeGetStorageImpl()) return e.cpu;
+    entries.push_back({st, cpu_storage_for(st), st.data()});
+    return entries.back().cpu;
+  }
+
+  [[noreturn]] void mismatch(const OpInfo& info, const std::string& other, const std::string& arg) {
+    TORCH_CHECK(false, "Expected all tensors to be on the same device, but found at least two devices, biren:",
+                int(device), " and ", other, "! (when checking argument '", arg, "' of ", info.name, ")");
+  }
+
+  at::Tensor to_cpu(const at::Tensor& t, const OpInfo& info, const std::string& arg) {
+    if (!t.defined()) return t;
+    if (t.device().type() == c10::DeviceType::PrivateUse1) {
+      auto d = t.device().index();
+      if (device < 0) device = d;
+      else if (device != d) mismatch(info, "biren:" + std::to_string(d), arg);
+      double n = static_cast<double>(t.numel());
+      in_bytes += n * t.element_size();
+      max_numel = std::max(max_numel, n);
+      fp64 |= t.scalar_type() == at::kDouble;
+      if (t._is_zerotensor()) return at::zeros(t.sizes(), t.options().device(c10::kCPU));
+      return cpu_view(t, cpu_for(t.storage()));
+    }
+    if (t.device().is_cpu()) {
+      if (t.dim() > 0 && !info.cpu_args_allowed) pending_cpu_arg = arg;
+      if (t.has_storage()) cpu_inputs.push_back(t.storage().unsafeGetStorageImpl());
+      return t;
+    }
+    TORCH_CHECK(false, "biren: ", info.name, " got argument '", arg, "' on ", t.device(),
+                ", which cannot be mixed with biren tensors");
+  }
+
+  c10::IValue convert(const c10::IValue& v, const OpInfo& info, const std::string& arg) {
+    if (v.isTensor()) return to_cpu(v.toTensor(), info, arg);
+    if (v.isTensorList()) {
+      c10::List<at::Tensor> out;
+      for (const at::Tensor& t : v.toTensorList()) out.push_back(to_cpu(t, info, arg));
+      return out;
+    }
+    if (v.isList()) {
+      auto l = v.toList();
+      bool has_tensor = false;
+      for (const c10::IValue& e : l) has_tensor |= e.isTensor();
+      if (!has_tensor) return v;
+      auto out = c10::impl::GenericList(l.elementType());
+      for (const c10::IValue& e : l) out.push_back(convert(e, info, arg));
+      return out;
+    }
+    if (v.isDevice() && v.toDevice().type() == c10::DeviceType::PrivateUse1) {
+      auto d = v.toDevice().index();
+      if (d >= 0) {
+        check_device_index(d);
+        if (device < 0) device = d;
+      }
+      return c10::Device(c10::DeviceType::CPU);
+    }
+    return v;
+  }
+
+  // Brings a CPU result back to the device: a view of an argument stays a view, new memory is adopted.
+  at::Tensor to_biren(const at::Tensor& r) {
+    if (!r.defined() || !r.device().is_cpu()) return r;
+    if (r._is_zerotensor()) return at::zeros(r.sizes(), r.options().device(c10::Device(c10::DeviceType::PrivateUse1, device)));
+    auto* impl = r.has_storage() ? r.storage().unsafeGetStorageImpl() : nullptr;
+    for (auto& e : entries)
+      if (e.cpu.unsafeGetStorageImpl() == impl) return biren_alias(e.biren, r);
+    if (std::find(cpu_inputs.begin(), cpu_inputs.end(), impl) != cpu_inputs.end()) return adopt_result(r.clone(), device);
+    return adopt_result(r, device);
+  }
+
+  c10::IValue back(const c10::IValue& v) {
+    if (v.isTensor()) return to_biren(v.toTensor());
+    if (v.isTensorList()) {
+      c10::List<at::Tensor> out;
+      for (const at::Tensor& t : v.toTensorList()) out.push_back(to_biren(t));
+      return out;
+    }
+    return v;
+  }
+
+  // A CPU kernel that grew an out= argument allocated CPU memory for it: move it into the device.
+  void sync_storages() {
+    for (auto& e : entries) {
+      if (e.cpu.data() == e.data) continue;
+      auto* impl = e.biren.unsafeGetStorageImpl();
+      impl->set_data_ptr_noswap(device_memory().adopt(e.cpu, device));
+      impl->set_nbytes(e.cpu.nbytes());
+    }
+  }
+
+  std::string pending_cpu_arg;
+};
+
+double result_bytes(const c10::IValue& v, double& max_numel, bool& fp64) {
+  auto one = [&](const at::Tensor& t) {
+    if (!t.defined()) return 0.0;
+    double n = static_cast<double>(t.numel());
+    max_numel = std::max(max_numel, n);
+    fp64 |= t.scalar_type() == at::kDouble;
+    return n * t.element_size();
+  };
+  if (v.isTensor()) return one(v.toTensor());
+  double b = 0;
+  if (v.isTensorList())
+    for (const at::Tensor& t : v.toTensorList()) b += one(t);
+  return b;
+}
+
+void push_key(std::vector<int64_t>& key, const c10::IValue& v) {
+  if (v.isTensor()) {
+    const auto& t = v.toTensor();
+    key.push_back(t.defined() ? static_cast<int64_t>(t.scalar_type()) : -1);
+    key.push_back(t.defined() ? t.dim() : -1);
+    if (t.defined()) key.insert(key.end(), t.sizes().begin(), t.sizes().end());
+  } else if (v.isInt()) {
+    key.push_back(v.toInt());
+  } else if (v.isBool()) {
+    key.push_back(v.toBool());
+  } else if (v.isIntList()) {
+    for (auto x : v.toIntVector()) key.push_back(x);
+  } else if (v.isTensorList()) {
+    for (const at::Tensor& t : v.toTensorList()) push_key(key, t);
+  } else {
+    key.push_back(-7);
+  }
+}
+
+sim::Cost modelled_cost(const OpInfo& info, const torch::jit::Stack& stack, size_t begin) {
+  std::vector<int64_t> key{reinterpret_cast<int64_t>(&info)};
+  for (size_t i = begin; i < stack.size(); ++i) push_key(key, stack[i]);
+  {
+    std::lock_guard<std::mutex> g(mu);
+    auto it = cost_memo.find(key);
+    if (it != cost_memo.end()) return it->second;
+  }
+  TORCH_INTERNAL_ASSERT(cost_fn, "biren: modelled op ", info.name, " has no cost function");
+  sim::Cost c = cost_fn(info.name, std::vector<c10::IValue>(stack.begin() + begin, stack.end()));
+  std::lock_guard<std::mutex> g(mu);
+  cost_memo.emplace(std::move(key), c);
+  return c;
+}
+
+}  // namespace
+
+void set_fallback_policy(FallbackPolicy p) { policy = p; }
+FallbackPolicy fallback_policy() { return policy; }
+
+void set_cost_fn(CostFn fn) {
+  std::lock_guard<std::mutex> g(mu);
+  cost_fn = std::move(fn);
+  cost_memo.clear();
+}
+
+void set_modelled_ops(const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> g(mu);
+  modelled_names = std::unordered_set<std::string>(names.begin(), names.end());
+  for (auto& kv : infos) kv.second.modelled = modelled_names.count(kv.second.name) > 0;
+}
+
+void clear_cost_memo() {
+  std::lock_guard<std::mutex> g(mu);
+  cost_memo.clear();
+}
+
+void record_op(const std::string& name, sim::Kind kind) {
+  std::lock_guard<std::mutex> g(mu);
+  auto it = by_name.find(name);
+  if (it == by_name.end()) {
+    // Ops charged from Python or the copy paths have no schema entry here; key them by name.
+    static std::unordered_map<std::string, OpInfo> extra;
+    auto& info = extra[name];
+    info.name = name;
+    it = by_name.emplace(name, &info).first;
+  }
+  it->second->counts[static_cast<int>(kind)]++;
+}
+
+std::map<std::string, std::map<std::string, int64_t>> op_counts() {
+  std::lock_guard<std::mutex> g(mu);
+  std::map<std::string, std::map<std::string, int64_t>> out;
+  for (auto& [name, info] : by_name)
+    for (int k = 0; k < kKinds; ++k)
+      if (info->counts[k]) out[name][sim::kind_name(static_cast<sim::Kind>(k))] = info->counts[k];
+  return out;
+}
+
+void reset_op_counts() {
+  std::lock_guard<std::mutex> g(mu);
+  for (auto& kv : by_name) std::fill(std::begin(kv.second->counts), std::end(kv.second->counts), 0);
+}
+
+void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op) {
+  const auto& schema = op.schema();
+  OpInfo& info = info_for(schema);
+  if (!info.modelled && policy != FallbackPolicy::Allow) {
+    TORCH_CHECK_NOT_IMPLEMENTED(policy != FallbackPolicy::Error, "biren: ", info.name,
+                                " has no device kernel, and TORCH_BIREN_FALLBACK=error forbids running it "
+                                "through the CPU fallback.");
+    if (!info.warned) {
+      info.warned = true;
+      TORCH_WARN("biren: ", info.name, " has no device kernel; it ran through the CPU fallback and is charged a "
+                 "generic cost. torch_biren.fallback_ops() lists every such op.");
+    }
+  }
+  const auto& args = schema.arguments();
+  const size_t begin = stack->size() - args.size();
+  Bridge bridge;
+  struct Mutated {
+    size_t arg;
+    at::Tensor biren, cpu;
+  };
+  std::vector<Mutated> mutated;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto& v = (*stack)[begin + i];
+    bool is_mutable = v.isTensor() && std::find(info.mutable_args.begin(), info.mutable_args.end(), i) !=
+                                          info.mutable_args.end();
+    at::Tensor orig = is_mutable ? v.toTensor() : at::Tensor();
+    v = bridge.convert(v, info, args[i].name());
+    if (is_mutable) mutated.push_back({i, orig, v.toTensor()});
+  }
+  if (bridge.device < 0) bridge.device = current_device();
+  if (!bridge.pending_cpu_arg.empty() && !bridge.entries.empty()) bridge.mismatch(info, "cpu", bridge.pending_cpu_arg);
+  for (size_t i : info.generator_args) {
+    auto& v = (*stack)[begin + i];
+    std::optional<at::Generator> g;
+    if (v.isGenerator()) g = v.toGenerator();
+    v = cpu_generator_for(g, bridge.device);
+  }
+  sim::Cost cost;
+  if (info.modelled) cost = modelled_cost(info, *stack, begin);
+  cpu_op.callBoxed(stack);
+  bridge.sync_storages();
+  for (auto& m : mutated) {
+    // Keep metadata changes the CPU kernel made to in-place / out= arguments (e.g. resized outputs).
+    if (!m.biren.defined() || m.biren.device().is_cpu()) continue;
+    if (m.cpu.sizes() != m.biren.sizes() || m.cpu.strides() != m.biren.strides() ||
+        m.cpu.storage_offset() != m.biren.storage_offset())
+      m.biren.unsafeGetTensorImpl()->set_sizes_and_strides(m.cpu.sizes(), m.cpu.strides(), m.cpu.storage_offset());
+  }
+  const size_t nret = schema.returns().size();
+  const size_t rbegin = stack->size() - nret;
+  double out_bytes = 0, max_numel = bridge.max_numel;
+  bool fp64 = bridge.fp64;
+  for (size_t j = 0; j < nret; ++j) {
+    auto& v = (*stack)[rbegin + j];
+    int a = info.return_alias[j];
+    if (a >= 0) {
+      for (auto& m : mutated)
+        if (static_cast<int>(m.arg) == a) v = m.biren;
+    } else {
+      v = bridge.back(v);
+    }
+    out_bytes += result_bytes(v, max_numel, fp64);
+  }
+  if (!info.modelled) cost = sim::generic_cost(max_numel, bridge.in_bytes + out_bytes, fp64);
+  auto kind = info.modelled ? sim::Kind::Native : sim::Kind::Fallback;
+  sim::charge(current_stream(bridge.device), info.name, kind, cost);
+  {
+    std::lock_guard<std::mutex> g(mu);
+    info.counts[static_cast<int>(kind)]++;
+  }
+}
+
+void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) { run_on_cpu(op, stack, op); }
+
+TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromBoxedFunction<&cpu_fallback>()); }
+
+}  // namespace biren

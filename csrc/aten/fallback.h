@@ -1,0 +1,36 @@
+#pragma once
+// The boxed fallback: any op without a device kernel runs its CPU kernel on zero-copy views of
+// device memory and is charged by the device model. Also the op statistics and fallback policy.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../sim/timeline.h"
+
+namespace biren {
+
+enum class FallbackPolicy { Allow, Warn, Error };
+void set_fallback_policy(FallbackPolicy p);
+FallbackPolicy fallback_policy();
+
+// Ops whose cost comes from the device model's formula for their family (a Python function,
+// memoised per shape), so they count as modelled native kernels rather than fallback.
+using CostFn = std::function<sim::Cost(const std::string& op, const std::vector<c10::IValue>& args)>;
+void set_cost_fn(CostFn fn);
+void set_modelled_ops(const std::vector<std::string>& names);
+void clear_cost_memo();
+
+// Counts per op name and kind; the Python layer adds its Triton ops through record_op.
+void record_op(const std::string& name, sim::Kind kind);
+std::map<std::string, std::map<std::string, int64_t>> op_counts();
+void reset_op_counts();
+
+// Run `cpu_op` with the stack's biren tensors replaced by CPU views, results brought back to biren.
+void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op);
+void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+
+}  // namespace biren

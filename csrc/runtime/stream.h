@@ -1,0 +1,13 @@
+#pragma once
+// Streams are ordering domains of the simulated timeline: ops run synchronously on the host,
+// and each stream id has its own simulated clock.
+#include <c10/core/Stream.h>
+
+namespace biren {
+
+c10::Stream default_stream(c10::DeviceIndex device);
+c10::Stream current_stream(c10::DeviceIndex device);  // -1: current device
+c10::Stream exchange_stream(c10::Stream stream);      // sets current, returns previous
+c10::Stream new_stream(c10::DeviceIndex device);
+
+}  // namespace biren

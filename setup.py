@@ -1,0 +1,27 @@
+import glob
+import os
+
+from setuptools import find_packages, setup
+from torch.utils.cpp_extension import BuildExtension, CppExtension
+
+here = os.path.dirname(os.path.abspath(__file__))
+sources = sorted(glob.glob(os.path.join("csrc", "**", "*.cpp"), recursive=True))
+
+setup(
+    name="torch_biren",
+    version="0.1.0",
+    description="PyTorch device backend for a simulated Biren BR166 GPU",
+    packages=find_packages(include=["torch_biren", "torch_biren.*"]),
+    package_data={"torch_biren": ["sim/chips/*.json", "data/*"]},
+    ext_modules=[
+        CppExtension(
+            "torch_biren._C",
+            sources,
+            include_dirs=[os.path.join(here, "csrc")],
+            extra_compile_args=["-O2", "-std=c++17", "-Wno-unused-parameter"],
+        )
+    ],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    entry_points={"torch.backends": ["torch_biren = torch_biren:_autoload"]},
+    python_requires=">=3.10",
+)

@@ -1,0 +1,85 @@
+"""torch_biren: a simulated Biren BR166 GPU as the PyTorch device "biren".
+
+`import torch` loads it through the `torch.backends` entry point (TORCH_DEVICE_BACKEND_AUTOLOAD=0
+disables that); `import torch_biren` does the same explicitly. A failure here warns and leaves
+PyTorch's CPU usable: it must never break `import torch`.
+"""
+
+import warnings
+
+__all__ = ["fallback_ops", "op_counts", "reset_op_counts", "set_fallback_policy", "load_error"]
+
+_load_error = None
+
+
+def _register():
+    import torch
+
+    from . import _C  # noqa: F401  (registers the device's kernels, guard, hooks, allocator)
+
+    if torch._C._get_privateuse1_backend_name() != "biren":
+        torch.utils.rename_privateuse1_backend("biren")
+    from . import biren as _biren
+
+    if not hasattr(torch, "biren"):
+        torch._register_device_module("biren", _biren)
+    torch.utils.generate_methods_for_privateuse1_backend(
+        for_tensor=True, for_module=True, for_packed_sequence=True, for_storage=True
+    )
+    from . import _chip_binding
+
+    _chip_binding.install()
+    from . import ops
+
+    ops.install()
+
+
+try:
+    _register()
+except Exception as err:  # noqa: BLE001 - a broken plugin must not break torch
+    _load_error = err
+    warnings.warn(
+        f"torch_biren failed to load ({type(err).__name__}: {err}); the 'biren' device is unavailable. "
+        "Set TORCH_DEVICE_BACKEND_AUTOLOAD=0 to skip loading it.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+
+def _autoload():
+    """Entry point for torch's device-backend autoloading; importing the package did the work."""
+
+
+def load_error():
+    """The exception that stopped the device from loading, or None."""
+    return _load_error
+
+
+def _counts():
+    from . import _C
+
+    return _C._op_counts()
+
+
+def op_counts():
+    """Every op run on biren since the last reset: {op name: {kind: calls}}, kind being
+    triton, native (modelled), fallback (CPU kernel, generic cost) or copy."""
+    return _counts()
+
+
+def fallback_ops():
+    """Ops that ran through the CPU fallback (no device kernel yet) and how often."""
+    return {name: kinds["fallback"] for name, kinds in sorted(_counts().items()) if "fallback" in kinds}
+
+
+def reset_op_counts():
+    from . import _C
+
+    _C._reset_op_counts()
+
+
+def set_fallback_policy(policy):
+    """'allow' (default), 'warn' (once per op) or 'error': what happens when an op has no device kernel."""
+    from . import _C
+
+    _C._set_fallback_policy(policy)

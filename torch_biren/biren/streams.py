@@ -1,0 +1,79 @@
+"""Streams and events. Streams order work on the simulated timeline; events record its clock, so
+Event.elapsed_time returns simulated milliseconds."""
+
+import torch
+
+from .device import _index
+
+
+class Stream(torch.Stream):
+    """A biren stream: its own simulated clock on one device."""
+
+    def __new__(cls, device=None, priority=0, **kwargs):
+        if kwargs:  # wrapping an existing stream (stream_id, device_index, device_type)
+            return super().__new__(cls, **kwargs)
+        return super().__new__(cls, device=torch.device("biren", _index(device)), priority=priority)
+
+    def __enter__(self):
+        self._prev = current_stream(self.device_index)
+        set_stream(self)
+        return self
+
+    def __exit__(self, *exc):
+        set_stream(self._prev)
+        return False
+
+    def __repr__(self):
+        return f"<torch.biren.Stream device=biren:{self.device_index} id={self.stream_id}>"
+
+
+class Event(torch.Event):
+    """A biren event; with enable_timing=True, elapsed_time() gives simulated ms."""
+
+    def __new__(cls, enable_timing=False, blocking=False, interprocess=False):
+        return super().__new__(
+            cls, device=torch.device("biren"), enable_timing=enable_timing, blocking=blocking, interprocess=interprocess
+        )
+
+    def record(self, stream=None):
+        super().record(stream if stream is not None else current_stream())
+
+    def wait(self, stream=None):
+        super().wait(stream if stream is not None else current_stream())
+
+
+def _wrap(s):
+    return Stream(stream_id=s.stream_id, device_index=s.device_index, device_type=s.device_type)
+
+
+def current_stream(device=None):
+    return _wrap(torch.accelerator.current_stream(torch.device("biren", _index(device))))
+
+
+def default_stream(device=None):
+    idx = _index(device)
+    return Stream(stream_id=0, device_index=idx, device_type=current_stream(idx).device_type)
+
+
+def set_stream(stream):
+    if stream is not None:
+        torch.accelerator.set_stream(stream)
+
+
+class stream:
+    """Context manager selecting a stream (None: no change), like torch.cuda.stream."""
+
+    def __init__(self, s):
+        self.s = s
+        self.prev = None
+
+    def __enter__(self):
+        if self.s is not None:
+            self.prev = current_stream(self.s.device_index)
+            set_stream(self.s)
+        return self.s
+
+    def __exit__(self, *exc):
+        if self.prev is not None:
+            set_stream(self.prev)
+        return False
