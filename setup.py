@@ -13,7 +13,9 @@ setup(
     description="PyTorch device backend for a simulated Biren BR166 GPU",
     packages=find_packages(include=["torch_biren", "torch_biren.*"]),
     package_data={"torch_biren": ["sim/chips/*.json", "data/*"]},
-    ext_modules=[
+    # The Makefile builds the extension in place (incrementally) and installs the package metadata
+    # separately with TORCH_BIREN_SKIP_EXT=1, so an install never compiles twice.
+    ext_modules=[] if os.environ.get("TORCH_BIREN_SKIP_EXT") else [
         CppExtension(
             "torch_biren._C",
             sources,

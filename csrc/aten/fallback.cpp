@@ -72,7 +72,7 @@ OpInfo& info_for(const c10::FunctionSchema& schema) {
   info.name = schema.name();
   if (!schema.overload_name().empty()) info.name += "." + schema.overload_name();
   info.modelled = modelled_names.count(info.name) > 0;
-  static const std::unordered_set<std::string> cpu_ok = {"aten::index.Tensor", "aten::index_put_",
+  static const std::unordered_set<std::string> cpu_ok = {"aten::index.Tensor", "aten::index.Tensor_out", "aten::index_put_",
                                                          "aten::index_put", "aten::_index_put_impl_"};
   info.cpu_args_allowed = cpu_ok.count(info.name) > 0;
   const auto& args = schema.arguments();

@@ -23,23 +23,56 @@ class Stream(torch.Stream):
         set_stream(self._prev)
         return False
 
+    def wait_event(self, event):
+        _base(self).wait_event(_unwrap(event))
+
+    def wait_stream(self, stream):
+        _base(self).wait_stream(_base(stream))
+
+    def record_event(self, event=None):
+        event = event if event is not None else Event()
+        event.record(self)
+        return event
+
     def __repr__(self):
         return f"<torch.biren.Stream device=biren:{self.device_index} id={self.stream_id}>"
 
 
-class Event(torch.Event):
-    """A biren event; with enable_timing=True, elapsed_time() gives simulated ms."""
+class Event:
+    """A biren event; with enable_timing=True, elapsed_time() gives simulated ms.
 
-    def __new__(cls, enable_timing=False, blocking=False, interprocess=False):
-        return super().__new__(
-            cls, device=torch.device("biren"), enable_timing=enable_timing, blocking=blocking, interprocess=interprocess
+    Wraps a torch.Event (whose C methods accept only their exact type) and unwraps where needed."""
+
+    def __init__(self, enable_timing=False, blocking=False, interprocess=False):
+        self._event = torch.Event(
+            torch.device("biren"), enable_timing=enable_timing, blocking=blocking, interprocess=interprocess
         )
 
     def record(self, stream=None):
-        super().record(stream if stream is not None else current_stream())
+        self._event.record(_base(stream if stream is not None else current_stream()))
 
     def wait(self, stream=None):
-        super().wait(stream if stream is not None else current_stream())
+        self._event.wait(_base(stream if stream is not None else current_stream()))
+
+    def query(self):
+        return self._event.query()
+
+    def synchronize(self):
+        self._event.synchronize()
+
+    def elapsed_time(self, end_event):
+        return self._event.elapsed_time(end_event._event if isinstance(end_event, Event) else end_event)
+
+    def __repr__(self):
+        return f"<torch.biren.Event {self._event!r}>"
+
+
+def _base(stream):
+    return torch.Stream(stream_id=stream.stream_id, device_index=stream.device_index, device_type=stream.device_type)
+
+
+def _unwrap(event):
+    return event._event if isinstance(event, Event) else event
 
 
 def _wrap(s):

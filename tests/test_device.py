@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from conftest import run_python
+
+
+def test_device_count_and_properties():
+    assert torch.biren.is_available()
+    assert torch.biren.device_count() == 8  # one 8-card server by default
+    p = torch.biren.get_device_properties(0)
+    assert p.name == "Biren BR166"
+    assert p.total_memory == 65024 * 2**20
+    assert p.multi_processor_count == 32
+    assert torch.biren.get_device_name() == "Biren BR166"
+    assert torch.biren.get_device_capability() == (p.major, p.minor)
+    assert torch.biren.is_bf16_supported()
+
+
+def test_set_device_and_context():
+    assert torch.biren.current_device() == 0
+    with torch.biren.device(1):
+        assert torch.biren.current_device() == 1
+        assert torch.empty(1, device="biren").device == torch.device("biren:1")
+    assert torch.biren.current_device() == 0
+    torch.biren.set_device("biren:2")
+    try:
+        assert torch.tensor([1.0]).to("biren").device.index == 2
+    finally:
+        torch.biren.set_device(0)
+
+
+def test_tensor_and_module_methods():
+    x = torch.ones(2).biren()
+    assert x.is_biren and x.device.type == "biren"
+    m = torch.nn.Linear(2, 2).biren()
+    assert m.weight.device.type == "biren"
+    s = torch.UntypedStorage(8).biren()
+    assert s.device.type == "biren"
+    assert x.untyped_storage().device.type == "biren"
+
+
+def test_accelerator_api():
+    assert torch.accelerator.current_accelerator().type == "biren"
+    assert torch.accelerator.device_count() == 8
+    torch.accelerator.set_device_index(1)
+    assert torch.accelerator.current_device_index() == 1
+    torch.accelerator.set_device_index(0)
+    torch.accelerator.synchronize()
+    x = torch.empty(1024, device="biren")
+    assert torch.accelerator.memory_allocated() >= 4096
+    assert torch.accelerator.max_memory_allocated() >= 4096
+    assert torch.accelerator.memory_reserved() >= 4096
+    torch.accelerator.reset_peak_memory_stats()
+    assert torch.accelerator.memory_stats()["allocated_bytes.all.current"] >= 4096
+    del x
+    torch.accelerator.empty_cache()
+
+
+def test_visible_devices_env():
+    r = run_python("import torch; print(torch.biren.device_count())", env={"BIREN_VISIBLE_DEVICES": "0,1"})
+    assert r.stdout.strip() == "2", r.stderr
+
+
+def test_autoload_and_opt_out():
+    r = run_python("import torch; print(torch.ones(1, device='biren').device)")
+    assert r.stdout.strip() == "biren:0", r.stderr
+    r = run_python("import torch; print(hasattr(torch, 'biren'))", env={"TORCH_DEVICE_BACKEND_AUTOLOAD": "0"})
+    assert r.stdout.strip() == "False", r.stderr
+    r = run_python("import torch, torch_biren; print(torch.ones(1, device='biren').device)",
+                   env={"TORCH_DEVICE_BACKEND_AUTOLOAD": "0"})
+    assert r.stdout.strip() == "biren:0", r.stderr
+
+
+def test_broken_plugin_does_not_break_import_torch():
+    # A bad environment (an unparsable device list) makes the plugin fail; torch must still import.
+    r = run_python("import torch; print(torch.ones(2).sum().item())", env={"BIREN_VISIBLE_DEVICES": "zero"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "2.0"
+    assert "torch_biren failed to load" in r.stderr
+
+
+def test_fork_after_init_is_an_error():
+    code = """
+import os, torch
+torch.ones(1, device='biren')
+pid = os.fork()
+if pid == 0:
+    try:
+        torch.ones(1, device='biren')
+        os._exit(3)
+    except RuntimeError as e:
+        os._exit(0 if "Cannot re-initialize biren in forked subprocess" in str(e) else 4)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    r = run_python(code)
+    assert r.stdout.strip() == "0", r.stderr
+    assert torch.biren._is_in_bad_fork() is False
+
+
+def test_invalid_device_index():
+    with pytest.raises(RuntimeError, match=r"invalid device ordinal: device biren:9 requested but 8 biren"):
+        torch.empty(1, device="biren:9")
+    with pytest.raises(RuntimeError, match="invalid device ordinal"):
+        torch.biren.set_device(42)
+    assert torch.ones(1, device="biren").item() == 1.0
