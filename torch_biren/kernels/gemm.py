@@ -66,7 +66,7 @@ def _mm_kernel(a_ptr, b_ptr, c_ptr, out_ptr, M, N, K,
 
 
 # GPU: the Triton matmul tutorial's configurations (fp32 ones that overflow shared memory are skipped).
-_GPU_CONFIGS = [
+GPU_CONFIGS = [
     triton.Config({"BM": 128, "BN": 256, "BK": 64, "GROUP_M": 8}, num_stages=3, num_warps=8),
     triton.Config({"BM": 64, "BN": 256, "BK": 32, "GROUP_M": 8}, num_stages=4, num_warps=4),
     triton.Config({"BM": 128, "BN": 128, "BK": 32, "GROUP_M": 8}, num_stages=4, num_warps=4),
@@ -76,7 +76,7 @@ _GPU_CONFIGS = [
     triton.Config({"BM": 64, "BN": 32, "BK": 32, "GROUP_M": 8}, num_stages=5, num_warps=2),
     triton.Config({"BM": 32, "BN": 64, "BK": 32, "GROUP_M": 8}, num_stages=5, num_warps=2),
 ]
-_mm = Kernel(_mm_kernel, _GPU_CONFIGS, gpu_key=["M", "N", "K"])
+_mm = Kernel(_mm_kernel, GPU_CONFIGS, gpu_key=["M", "N", "K"])
 
 # Interpreter cost model (ms), fitted on a 2-core EPYC: per program and per K step (Python-level
 # tl ops), per element gathered or scattered, per float32 multiply-add in BLAS.
@@ -85,7 +85,7 @@ _MAX_TILE = 1 << 21  # elements: pointer arrays for a tile are 8 bytes each
 
 
 @functools.lru_cache(maxsize=4096)
-def _cpu_blocks(M, N, K, batch):
+def cpu_blocks(M, N, K, batch):
     """(BM, BN, BK) minimising the modelled interpreter time: big tiles, few programs."""
     def sizes(n):
         return [1 << i for i in range(4, next_pow2(max(n, 16)).bit_length())]
@@ -148,7 +148,7 @@ def mm(a, b, out, *, c=None, bias=None, alpha=1.0, beta=1.0):
         _mm.gpu(lambda meta: (triton.cdiv(M, meta["BM"]) * triton.cdiv(N, meta["BN"]), B), *args,
                 A_MODE=0, A_PACK=1, B_MODE=0, B_PACK=1, C_MODE=0, C_PACK=1, O_MODE=0, O_PACK=1, CPU=False, **flags)
         return
-    BM, BN, BK = _cpu_blocks(M, N, K, B)
+    BM, BN, BK = cpu_blocks(M, N, K, B)
     batch = B > 1
     a_mode, a_pack = tile_mode(a3, M, K, s_am, s_ak, (s_ab, ) * batch, BM * BK)
     b_mode, b_pack = tile_mode(b3, K, N, s_bk, s_bn, (s_bb, ) * batch, BK * BN)

@@ -16,7 +16,7 @@ import triton.language as tl
 from triton.runtime import interpreter as _interp
 from triton.runtime.jit import JITFunction
 
-__all__ = ["Kernel", "device_fn", "on_gpu", "next_pow2", "tile_mode", "load_tile", "store_tile", "to_f32", "from_f32"]
+__all__ = ["Kernel", "device_fn", "on_gpu", "next_pow2", "row_layout", "tile_mode", "load_tile", "store_tile", "to_f32", "from_f32"]
 
 
 def device_fn(fn):
@@ -120,6 +120,30 @@ def on_gpu(t):
 
 def next_pow2(n):
     return 1 << max(0, int(n) - 1).bit_length()
+
+
+def row_layout(*tensors):
+    """Leading dims of tensors shaped [..., C], merged as far as every tensor's strides allow.
+
+    Returns (R0, R1, R2) and per tensor (s0, s1, s2, stride of C): row (i, j, k) of a tensor
+    starts at i * s0 + j * s1 + k * s2. Raises ValueError past three unmergeable groups of dims.
+    """
+    groups = []  # innermost first: [size, strides per tensor]
+    for d in reversed(range(tensors[0].dim() - 1)):
+        size = tensors[0].shape[d]
+        if size == 1:
+            continue
+        strides = [t.stride(d) for t in tensors]
+        if groups and all(s == gs * groups[-1][0] for s, gs in zip(strides, groups[-1][1])):
+            groups[-1][0] *= size
+        else:
+            groups.append([size, strides])
+    if len(groups) > 3:
+        raise ValueError(f"leading dims of {tuple(tensors[0].shape)} with these strides do not flatten to 3 levels")
+    groups += [[1, [0] * len(tensors)]] * (3 - len(groups))
+    sizes = tuple(g[0] for g in reversed(groups))
+    last = [t.stride(-1) if t.shape[-1] != 1 else 0 for t in tensors]
+    return sizes, [(*(g[1][i] for g in reversed(groups)), last[i]) for i in range(len(tensors))]
 
 
 def tile_mode(t, rows, cols, s_r, s_c, extra_strides=(), tile=0):
