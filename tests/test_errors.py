@@ -1,0 +1,41 @@
+"""Bad input gets a clear message, as on CUDA, and leaves the device usable."""
+
+import pytest
+import torch
+
+from conftest import run_python
+
+
+def test_numpy_on_device_tensor():
+    x = torch.ones(2, device="biren")
+    with pytest.raises(TypeError, match="can't convert biren:0 device type tensor to numpy. Use Tensor.cpu()"):
+        x.numpy()
+    assert x.cpu().numpy().tolist() == [1.0, 1.0]
+
+
+def test_float64_warns_by_default_and_errors_when_forbidden():
+    x = torch.ones(2, dtype=torch.float64, device="biren")
+    assert (x * 2).sum().item() == 4.0
+    r = run_python(
+        "import torch\n"
+        "try:\n"
+        "    torch.ones(2, device='biren').double()\n"
+        "except TypeError as e:\n"
+        "    print(e)\n"
+        "print(torch.ones(2, device='biren').sum().item())\n",
+        env={"TORCH_BIREN_FP64": "error"},
+    )
+    assert "BR1xx hardware has no FP64 units, and TORCH_BIREN_FP64=error forbids emulating it" in r.stdout, r.stderr
+    assert r.stdout.strip().endswith("2.0")
+
+
+def test_sparse_layout_is_unsupported():
+    with pytest.raises(NotImplementedError):
+        torch.ones(2, 2).to_sparse().to("biren")
+
+
+def test_device_mismatch_message_names_the_argument():
+    a = torch.ones(2, 2, device="biren")
+    with pytest.raises(RuntimeError, match=r"when checking argument 'mat2' of aten::mm"):
+        torch.mm(a, torch.ones(2, 2))
+    assert torch.mm(a, a).sum().item() == 8.0
