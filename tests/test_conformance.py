@@ -1,0 +1,79 @@
+"""Conformance with PyTorch's own OpInfo database: every op sample that runs on the CPU must give
+the same result on biren (float32 and bfloat16). `make test` runs a representative slice;
+`make conformance` (BIREN_CONFORMANCE=full) runs every op and every sample.
+
+Documented unsupported kinds: sparse layouts (the device is dense-only, as its error says)."""
+
+import os
+
+import pytest
+import torch
+from torch.testing._internal.common_methods_invocations import op_db
+from torch.utils._pytree import tree_flatten, tree_map
+
+FULL = os.environ.get("BIREN_CONFORMANCE") == "full"
+STRIDE, SAMPLES = (1, None) if FULL else (7, 3)
+TOL = {torch.float32: dict(rtol=1.3e-6, atol=1e-5), torch.bfloat16: dict(rtol=1.6e-2, atol=1e-4)}
+OPS = [op for op in op_db[::STRIDE]]
+
+
+def _to(x, device):
+    return x.to(device) if isinstance(x, torch.Tensor) else x
+
+
+def _to_biren(t):
+    """Moves the whole storage, keeping offset and strides, so samples that are partial views of a
+    larger buffer (as_strided tests) see the same memory on both devices."""
+    if not isinstance(t, torch.Tensor) or t.layout != torch.strided:
+        return _to(t, "biren")
+    storage = t.untyped_storage().to(device="biren")
+    out = torch.empty(0, dtype=t.dtype, device="biren").set_(storage, t.storage_offset(), t.size(), t.stride())
+    return out.requires_grad_(t.requires_grad) if t.is_leaf else out
+
+
+def _uses_sparse(*objs):
+    leaves, _ = tree_flatten(objs)
+    return any(isinstance(t, torch.Tensor) and t.layout != torch.strided for t in leaves)
+
+
+def _run(op, sample):
+    return op(sample.input, *sample.args, **sample.kwargs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("op", OPS, ids=lambda op: f"{op.name}.{op.variant_test_name}" if op.variant_test_name else op.name)
+def test_op_matches_cpu(op, dtype):
+    if dtype not in op.supported_dtypes("cpu"):
+        pytest.skip("not supported on CPU")
+    checked = 0
+    for i, sample in enumerate(op.sample_inputs("cpu", dtype, requires_grad=False)):
+        if SAMPLES is not None and i >= SAMPLES:
+            break
+        if _uses_sparse(sample.input, sample.args, sample.kwargs):
+            continue
+        try:
+            torch.manual_seed(0)
+            ref = _run(op, sample)
+            torch.manual_seed(0)
+            again = _run(op, sample)
+        except Exception:  # noqa: BLE001 - the sample is invalid on CPU too
+            continue
+        if _uses_sparse(ref):
+            continue
+        try:
+            torch.testing.assert_close(again, ref, equal_nan=True, rtol=0, atol=0)
+        except (AssertionError, TypeError, ValueError, RuntimeError):
+            continue  # nondeterministic on CPU itself (random ops, uninitialised memory)
+        dev_sample = sample.transform(_to_biren)
+        if "device" in dev_sample.kwargs:  # factories
+            dev_sample.kwargs["device"] = "biren"
+        torch.manual_seed(0)
+        got = _run(op, dev_sample)
+        got_cpu = tree_map(lambda t: _to(t, "cpu"), got)
+        for t in tree_flatten(got)[0]:
+            if isinstance(t, torch.Tensor):
+                assert t.device.type == "biren", f"{op.name} returned a tensor on {t.device}"
+        torch.testing.assert_close(got_cpu, ref, equal_nan=True, check_device=False, **TOL[dtype])
+        checked += 1
+    if checked == 0:
+        pytest.skip("no sample runs deterministically on CPU")
