@@ -1,0 +1,426 @@
+"""Chips as data. A Chip is one spec file (torch_biren/sim/chips/<NAME>.json, or a user's file) and
+how the card is used: its memory placement mode and its SVI partition. Every number in a spec file
+is {"value": ..., "label": "C"|"R"|"I", "source": "..."} (confirmed / reported / inferred); reports
+list the inferred ones.
+
+Choosing the chip
+    TORCH_BIREN_CHIP=BR106 | /path/to/mine.json   the process default (BR166 when unset)
+    TORCH_BIREN_MEMORY_MODE=UMA | NUMA             how the default card is used
+    TORCH_BIREN_SVI=1 | 2 | 4
+    set_chip("H100"), set_chip(path), set_chip(chip.partition(2)), use_chip(...) as a context
+    on_chip_change(fn): fn(chip) runs after every set_chip (the runtime pushes timeline_params())
+
+Memory placement (a card of `dies` dies, each owning 1/dies of the HBM stacks, joined by a die link)
+    UMA   one device per card; pages are interleaved over all dies, so a kernel on the whole card
+          sends (dies-1)/dies of its traffic across the die link. With the link's bidirectional
+          bandwidth L the traffic finishes no sooner than bytes * (dies-1)/dies / L, so the card's
+          effective bandwidth is min(HBM peak, L * dies / (dies-1)): BR166 min(1640, 1792) GB/s.
+    NUMA  one device per die: each sees its own die's memory, SPCs and HBM stacks (1/dies of the
+          card) and never crosses the die link; the dies of a card talk over it (d2d_Bps).
+SVI partition(n) splits the card into n hardware-isolated instances, each a device with 1/n of the
+memory, SPCs, peaks and L2. Partitions and NUMA are both die-local; where the spec reports achieved
+bandwidth per instance (instance_hbm_achieved_Bps, BR166 from HAMi's tests) a local instance's
+bandwidth is set so that large transfers reach it; otherwise it is HBM peak / instances.
+"""
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import dtypes
+from .efficiency import check_table, efficiency
+
+CHIPS_DIR = Path(__file__).with_name("chips")
+DEFAULT_CHIP = "BR166"
+LABELS = ("C", "R", "I")
+MODES = ("UMA", "NUMA")
+
+# Fields every usable spec gives; a null value needs its source to say why.
+_REQUIRED = (
+    "dies", "memory_bytes", "hbm_peak_Bps", "mem_efficiency", "matrix_flops", "vector_flops",
+    "fp64_vector_flops", "compute_units", "matrix_tile", "matrix_efficiency", "attention_efficiency",
+    "l2_bytes", "clock_hz", "host_link_Bps", "card_links", "card_link_Bps", "die_link_Bps",
+    "launch_ns", "host_issue_ns", "svi_partitions", "warp_size", "capability",
+)  # fmt: skip
+_NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "die_link_Bps"}
+_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps"}
+
+
+class ChipSpecError(ValueError):
+    """A spec file that cannot be used: missing fields, bad labels, or an unfilled template."""
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: object
+    label: str
+    source: str
+
+
+def _quantity(name, raw, where):
+    if not isinstance(raw, dict) or set(raw) != {"value", "label", "source"}:
+        raise ChipSpecError(f"{where}: '{name}' must be {{\"value\", \"label\", \"source\"}}, got {raw!r}")
+    if raw["label"] not in LABELS:
+        raise ChipSpecError(f"{where}: '{name}' has label {raw['label']!r}; use one of {', '.join(LABELS)}")
+    if not raw["source"]:
+        raise ChipSpecError(f"{where}: '{name}' needs a source")
+    return Quantity(raw["value"], raw["label"], raw["source"])
+
+
+def _parse(raw, where):
+    """Spec JSON -> {field: Quantity}, with matrix_flops as {dtype: Quantity}; raises ChipSpecError."""
+    if raw.get("template"):
+        raise ChipSpecError(f"{where}: {raw.get('name', '?')} is a template without numbers. {raw.get('description', '')}")
+    for key in ("name", "description"):
+        if not isinstance(raw.get(key), str):
+            raise ChipSpecError(f"{where}: needs a '{key}' string")
+    missing = [k for k in _REQUIRED if k not in raw]
+    if missing:
+        raise ChipSpecError(f"{where}: missing {', '.join(missing)}")
+    unknown = set(raw) - set(_REQUIRED) - _OPTIONAL - {"name", "description", "template"}
+    if unknown:
+        raise ChipSpecError(f"{where}: unknown fields {', '.join(sorted(unknown))}")
+    spec = {"name": raw["name"], "description": raw["description"]}
+    for key in [*_REQUIRED, *sorted(_OPTIONAL & set(raw))]:
+        if key == "matrix_flops":
+            spec[key] = {d: _quantity(f"matrix_flops.{d}", q, where) for d, q in raw[key].items()}
+            if not any(q.value for q in spec[key].values()):
+                raise ChipSpecError(f"{where}: matrix_flops has no values")
+            continue
+        q = _quantity(key, raw[key], where)
+        if q.value is None and key not in _NULLABLE:
+            raise ChipSpecError(f"{where}: '{key}' has no value ({q.source})")
+        if key in ("mem_efficiency", "matrix_efficiency"):
+            q = Quantity(check_table(q.value, f"{where}: {key}"), q.label, q.source)
+        spec[key] = q
+    if spec["fp64_vector_flops"].value is None and "fp64_emulation_slowdown" not in spec:
+        raise ChipSpecError(f"{where}: without fp64_vector_flops the spec needs fp64_emulation_slowdown")
+    if 1 not in spec["svi_partitions"].value:
+        raise ChipSpecError(f"{where}: svi_partitions must include 1 (the whole card)")
+    return spec
+
+
+def _find(name_or_path):
+    p = Path(name_or_path).expanduser()
+    if p.suffix == ".json" or os.sep in str(name_or_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"chip spec file {str(p)!r} not found")
+        return p
+    for f in CHIPS_DIR.glob("*.json"):
+        if f.stem.lower() == str(name_or_path).lower():
+            return f
+    raise ValueError(f"unknown chip {name_or_path!r}; known: {', '.join(available_chips())} (or a path to a .json spec)")
+
+
+def available_chips():
+    """Names of the bundled spec files (BR110 is a template to fill in, not a usable chip)."""
+    return sorted(f.stem for f in CHIPS_DIR.glob("*.json"))
+
+
+def load_chip(name_or_path=DEFAULT_CHIP):
+    """A bundled chip by name (case-insensitive) or a spec file by path; whole card, UMA."""
+    path = _find(name_or_path)
+    with open(path) as f:
+        raw = json.load(f)
+    return Chip(_parse(raw, str(path)), path=str(path))
+
+
+@dataclass(frozen=True)
+class Chip:
+    spec: dict = field(repr=False, hash=False)
+    mode: str = "UMA"
+    svi: int = 1
+    path: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"memory mode must be UMA or NUMA, got {self.mode!r}")
+        if self.mode == "NUMA" and self.dies < 2:
+            raise ValueError(f"{self.name} has one die; NUMA placement needs at least two")
+        if self.svi not in self.q("svi_partitions").value:
+            raise ValueError(f"{self.name} supports SVI partitions {self.q('svi_partitions').value}, not {self.svi}")
+        if self.mode == "NUMA" and self.svi > 1:
+            raise ValueError("SVI instances are already die-local; use NUMA or partition(n), not both")
+
+    # Provenance -----------------------------------------------------------------------------------
+
+    def q(self, field_name):
+        """The Quantity (value, label, source) of a spec field; 'matrix_flops.bf16' for one peak."""
+        if field_name.startswith("matrix_flops."):
+            return self.spec["matrix_flops"][field_name.split(".", 1)[1]]
+        return self.spec[field_name]
+
+    def quantities(self):
+        """Every spec number as (field, Quantity), matrix peaks as matrix_flops.<dtype>."""
+        out = []
+        for k, v in self.spec.items():
+            if k == "matrix_flops":
+                out += [(f"matrix_flops.{d}", q) for d, q in v.items()]
+            elif isinstance(v, Quantity):
+                out.append((k, v))
+        return out
+
+    def inferred(self):
+        """Fields whose numbers are inferred (label I) rather than confirmed or reported."""
+        return [k for k, q in self.quantities() if q.label == "I" and q.value is not None]
+
+    # How the card is used ---------------------------------------------------------------------------
+
+    def with_mode(self, mode):
+        """UMA (one device, memory interleaved over the dies) or NUMA (one device per die)."""
+        return Chip(self.spec, mode=mode.upper(), svi=self.svi, path=self.path)
+
+    def partition(self, n):
+        """The card split into n SVI instances (1 undoes it)."""
+        return Chip(self.spec, mode=self.mode, svi=int(n), path=self.path)
+
+    def replace(self, **values):
+        """A copy with some numbers overridden (label I, source 'user override'): replace(
+        hbm_peak_Bps=2e12, matrix_flops={"bf16": 8e14}). Spec files are the durable way."""
+        spec = dict(self.spec)
+        for k, v in values.items():
+            if k == "matrix_flops":
+                spec[k] = {**spec[k], **{d: Quantity(x, "I", "user override") for d, x in v.items()}}
+                continue
+            if k not in spec or not isinstance(spec[k], Quantity):
+                raise KeyError(f"{k!r} is not a spec number of {self.name}")
+            if k in ("mem_efficiency", "matrix_efficiency"):
+                v = check_table(v, k)
+            spec[k] = Quantity(v, "I", "user override")
+        return Chip(spec, mode=self.mode, svi=self.svi, path=self.path)
+
+    @property
+    def instances(self):
+        """Devices this card shows: SVI instances, one per die under NUMA, else 1."""
+        if self.svi > 1:
+            return self.svi
+        return self.dies if self.mode == "NUMA" else 1
+
+    # Numbers per device (after mode and partition) --------------------------------------------------
+
+    def _v(self, k):
+        return self.spec[k].value
+
+    @property
+    def name(self):
+        return self.spec["name"]
+
+    @property
+    def description(self):
+        return self.spec["description"]
+
+    @property
+    def dies(self):
+        return int(self._v("dies"))
+
+    @property
+    def memory_bytes(self):
+        return int(self._v("memory_bytes")) // self.instances
+
+    @property
+    def hbm_peak_Bps(self):
+        return self._v("hbm_peak_Bps") / self.instances
+
+    @property
+    def mem_bw_Bps(self):
+        """Bandwidth a kernel on one device sees before the efficiency table (see module doc)."""
+        n = self.instances
+        if n == 1:
+            bw = self._v("hbm_peak_Bps")
+            link = self._v("die_link_Bps")
+            if self.dies > 1 and link:
+                bw = min(bw, link * self.dies / (self.dies - 1))
+            return bw
+        achieved = self.spec.get("instance_hbm_achieved_Bps")
+        if achieved and str(n) in achieved.value:
+            return achieved.value[str(n)] / self.mem_eff_table[0][1]
+        return self._v("hbm_peak_Bps") / n
+
+    @property
+    def mem_eff_table(self):
+        return self._v("mem_efficiency")
+
+    def mem_efficiency(self, nbytes):
+        return efficiency(self.mem_eff_table, nbytes)
+
+    def matrix_flops(self, dtype):
+        """Dense matrix-engine peak for a dtype (FLOP/s); FP64 without hardware runs emulated on the
+        vector units."""
+        k = dtypes.key(dtype)
+        q = self.spec["matrix_flops"].get(k)
+        if q is not None and q.value:
+            return q.value / self.instances
+        if k == "fp64":
+            return self.vector_flops / self.fp64_slowdown
+        have = [d for d, q in self.spec["matrix_flops"].items() if q.value]
+        raise ValueError(f"{self.name} has no {k} matrix peak (has {', '.join(have)})")
+
+    @property
+    def matrix_dtypes(self):
+        return [d for d, q in self.spec["matrix_flops"].items() if q.value]
+
+    @property
+    def vector_flops(self):
+        return self._v("vector_flops") / self.instances
+
+    @property
+    def fp64_slowdown(self):
+        """Time of an FP64 vector FLOP over an FP32 one: hardware ratio, or the emulation parameter."""
+        fp64 = self._v("fp64_vector_flops")
+        if fp64:
+            return self._v("vector_flops") / fp64
+        return float(self._v("fp64_emulation_slowdown"))
+
+    @property
+    def compute_units(self):
+        return max(1, int(self._v("compute_units")) // self.instances)
+
+    @property
+    def matrix_tile(self):
+        return tuple(int(x) for x in self._v("matrix_tile"))
+
+    @property
+    def matrix_eff_table(self):
+        return self._v("matrix_efficiency")
+
+    def matrix_efficiency(self, flops):
+        return efficiency(self.matrix_eff_table, flops)
+
+    def attention_efficiency(self, backward=False):
+        """Fused attention's efficiency relative to a GEMM of the same work."""
+        return float(self._v("attention_efficiency")["bwd" if backward else "fwd"])
+
+    @property
+    def l2_bytes(self):
+        return int(self._v("l2_bytes")) // self.instances
+
+    @property
+    def clock_hz(self):
+        return self._v("clock_hz")
+
+    @property
+    def host_link_Bps(self):
+        """Host link, each way; SVI instances share it, so a lone transfer gets all of it."""
+        return float(self._v("host_link_Bps"))
+
+    @property
+    def card_links(self):
+        return self._v("card_links") or 0
+
+    @property
+    def card_link_Bps(self):
+        """Card-to-card bandwidth each way over all links; over the host link where none exist."""
+        per_link = self._v("card_link_Bps")
+        if not self.card_links or not per_link:
+            return self.host_link_Bps
+        return self.card_links * per_link
+
+    @property
+    def d2d_Bps(self):
+        """Die-to-die link each way (between the NUMA devices of one card); 0 for one-die chips."""
+        link = self._v("die_link_Bps")
+        return link / 2 if link else 0.0
+
+    @property
+    def launch_ns(self):
+        return float(self._v("launch_ns"))
+
+    @property
+    def host_issue_ns(self):
+        return float(self._v("host_issue_ns"))
+
+    @property
+    def warp_size(self):
+        return int(self._v("warp_size"))
+
+    @property
+    def capability(self):
+        return tuple(int(x) for x in self._v("capability"))
+
+    def timeline_params(self):
+        """What the C++ timeline needs (csrc/sim/timeline.h Params); generic() in costs.py is the
+        formula it evaluates with them."""
+        return {
+            "launch_ns": self.launch_ns,
+            "host_issue_ns": self.host_issue_ns,
+            "mem_bw_Bps": self.mem_bw_Bps,
+            "vector_flops": self.vector_flops,
+            "mem_eff_table": [list(row) for row in self.mem_eff_table],
+            "host_link_Bps": self.host_link_Bps,
+            "card_link_Bps": self.card_link_Bps,
+            "d2d_Bps": self.d2d_Bps,
+            "fp64_slowdown": self.fp64_slowdown,
+        }
+
+    def label(self):
+        """Short name with mode and partition, for reports: 'BR166 (UMA)', 'BR166 (SVI 1/4)'."""
+        if self.svi > 1:
+            return f"{self.name} (SVI 1/{self.svi})"
+        return f"{self.name} ({self.mode})" if self.dies > 1 else self.name
+
+
+# The process's chip ---------------------------------------------------------------------------------
+
+_current = None
+_listeners = []
+
+
+def _from_env():
+    chip = load_chip(os.environ.get("TORCH_BIREN_CHIP") or DEFAULT_CHIP)
+    mode = os.environ.get("TORCH_BIREN_MEMORY_MODE")
+    if mode:
+        chip = chip.with_mode(mode)
+    svi = os.environ.get("TORCH_BIREN_SVI")
+    if svi:
+        chip = chip.partition(int(svi))
+    return chip
+
+
+def current_chip():
+    """The chip every cost is charged on: the last set_chip, else the environment's default."""
+    global _current
+    if _current is None:
+        _current = _from_env()
+    return _current
+
+
+def set_chip(chip=None):
+    """Select the chip by name, spec path or Chip (None: the environment's default again) and tell
+    the listeners. If a listener refuses it, the previous chip is restored and the error raised."""
+    global _current
+    new = _from_env() if chip is None else chip if isinstance(chip, Chip) else load_chip(chip)
+    old = _current
+    _current = new
+    try:
+        for fn in list(_listeners):
+            fn(new)
+    except Exception:
+        _current = old
+        if old is not None:
+            for fn in list(_listeners):
+                fn(old)
+        raise
+    return new
+
+
+def on_chip_change(fn):
+    """Call fn(chip) after every set_chip; returns fn, so it can decorate."""
+    _listeners.append(fn)
+    return fn
+
+
+def remove_chip_listener(fn):
+    _listeners.remove(fn)
+
+
+@contextlib.contextmanager
+def use_chip(chip):
+    """Charge on `chip` inside the block, then restore the previous chip."""
+    old = current_chip()
+    try:
+        yield set_chip(chip)
+    finally:
+        set_chip(old)
+
