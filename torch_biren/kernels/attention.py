@@ -217,12 +217,13 @@ _BWD_CONFIGS = [(64, 64, 3, 4), (32, 64, 3, 4), (64, 32, 3, 4), (32, 32, 3, 4), 
 _bwd_dq = Kernel(_bwd_dq_kernel, _gpu_configs(_BWD_CONFIGS), gpu_key=["Lq", "Lk", "BDK", "BDV"])
 _bwd_dkdv = Kernel(_bwd_dkdv_kernel, _gpu_configs(_BWD_CONFIGS), gpu_key=["Lq", "Lk", "BDK", "BDV"])
 
-_CPU_SCORE_BLOCK = 1 << 18  # elements of one [BM, BN] score block under the interpreter
+# Interpreter blocks: all queries of a head at once up to _CPU_MAX_BM, score blocks up to _CPU_SCORE_BLOCK.
+_CPU_MAX_BM, _CPU_SCORE_BLOCK = 1024, 1 << 18
 
 
 @functools.lru_cache(maxsize=1024)
 def _cpu_blocks(Lq, Lk):
-    bm = min(max(next_pow2(Lq), 16), 1024)
+    bm = min(max(next_pow2(Lq), 16), _CPU_MAX_BM)
     bn = min(max(next_pow2(Lk), 16), max(_CPU_SCORE_BLOCK // bm, 16))
     return bm, bn
 

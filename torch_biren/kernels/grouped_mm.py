@@ -58,8 +58,11 @@ def grouped_mm(x, w, offs, out):
         return
     BM, BN, BK = cpu_blocks(max(T // G, 1), N, K, G)
     BM = min(BM, max(next_pow2(T), 16))
+    # Groups start at any row: x and out tiles can only use descriptors along rows (mode 1).
     x_mode, x_pack = tile_mode(x, T, K, *x.stride(), (), BM * BK)
+    x_mode, x_pack = (x_mode, x_pack) if x_mode == 1 else (0, 1)
     w_mode, w_pack = tile_mode(w, K, N, w.stride(1), w.stride(2), (w.stride(0), ), BK * BN)
     o_mode, o_pack = tile_mode(out, T, N, *out.stride(), (), BM * BN)
+    o_mode, o_pack = (o_mode, o_pack) if o_mode == 1 else (0, 1)
     _gmm.cpu((triton.cdiv(N, BN), G), x, w, offs, out, N, K, *strides, BM=BM, BN=BN, BK=BK, X_MODE=x_mode,
              X_PACK=x_pack, W_MODE=w_mode, W_PACK=w_pack, O_MODE=o_mode, O_PACK=o_pack, PRECISION=precision, CPU=True)

@@ -90,12 +90,17 @@ def _gpu_programs(t, tiles):
     return min(tiles, 4 * torch.cuda.get_device_properties(t.device).multi_processor_count)
 
 
+def _default_eps(x):
+    # torch uses the epsilon of the type it computes in: float32 for the half types
+    return torch.finfo(torch.float64 if x.dtype == torch.float64 else torch.float32).eps
+
+
 def rms_norm_fwd(x, weight, out, *, eps=None, rstd=None):
-    """out = x / sqrt(mean(x^2, -1) + eps) * weight; eps defaults to finfo(x.dtype).eps as in torch.
+    """out = x / sqrt(mean(x^2, -1) + eps) * weight; eps defaults to torch's (finfo(float32).eps).
 
     x, out: [..., C]; weight: [C] or None; rstd: optional float32 [...] receiving 1 / rms per row.
     """
-    eps = torch.finfo(x.dtype).eps if eps is None else eps
+    eps = _default_eps(x) if eps is None else eps
     C = x.shape[-1]
     rs = rstd.unsqueeze(-1) if rstd is not None else x[..., :1]
     (R0, R1, R2), (sx, sy, sr) = row_layout(x, out, rs)
@@ -121,7 +126,7 @@ def rms_norm_bwd(dy, x, weight, dx, dw=None, *, rstd=None, eps=None):
 
     rstd: the forward's saved 1 / rms per row; recomputed from x (with eps) when None.
     """
-    eps = torch.finfo(x.dtype).eps if eps is None else eps
+    eps = _default_eps(x) if eps is None else eps
     C = x.shape[-1]
     rs = rstd.unsqueeze(-1) if rstd is not None else x[..., :1]
     (R0, R1, R2), (sdy, sx, sdx, sr) = row_layout(dy, x, dx, rs)

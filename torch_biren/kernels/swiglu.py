@@ -23,7 +23,9 @@ def _swiglu_kernel(g_ptr, u_ptr, dy_ptr, a_ptr, b_ptr, R2, C,
     off_c = (tl.program_id(0) % tiles_c) * BC
     g = to_f32(load_tile(g_ptr + i * s_g0 + j * s_g1, R2, C, s_g2, s_gc, off_r, off_c, BR, BC, G_MODE, G_PACK), CPU)
     u = to_f32(load_tile(u_ptr + i * s_u0 + j * s_u1, R2, C, s_u2, s_uc, off_r, off_c, BR, BC, U_MODE, U_PACK), CPU)
-    sig = 1.0 / (1.0 + tl.exp(-g))
+    e = tl.exp(-tl.abs(g))  # never overflows
+    r = 1.0 / (1.0 + e)
+    sig = tl.where(g >= 0, r, e * r)
     a_ptr += i * s_a0 + j * s_a1
     if BACKWARD:
         dy = to_f32(load_tile(dy_ptr + i * s_dy0 + j * s_dy1, R2, C, s_dy2, s_dyc, off_r, off_c, BR, BC, DY_MODE,
