@@ -1,0 +1,192 @@
+"""Cost formulas, one per op family: shapes, dtypes and a chip in, a Cost out. No tensors, no data.
+
+    generic(flops, bytes)           roofline on the vector units; also the C++ hot path's formula
+    gemm(m, n, k, batch, dtype)     matrix engines: tile and wave quantisation, size efficiency
+    attention(b, h_q, h_kv, lq, lk, d_qk, d_v, dtype, causal, backward)
+    elementwise(numel, dtype, ...)  reduction(numel_in, numel_out, dtype, ...)
+    copy(nbytes, kind)              d2d over HBM; h2d/d2h over the host link; p2p, die over links
+    link(nbytes, bandwidth_Bps)     any transfer over a link
+
+Each takes chip=None, meaning current_chip(). Times are nanoseconds; a kernel's time is the longest
+of its compute, memory and link times plus the chip's launch overhead, and its bound names the
+longest, or 'launch' when the launch overhead exceeds it. FLOP counts follow
+torch.utils.flop_counter (2mnk per GEMM; SDPA's formulas, halved for causal masks).
+registry.py maps aten ops onto these.
+"""
+
+from dataclasses import dataclass
+
+from torch.utils.flop_counter import bmm_flop, sdpa_backward_flop_count, sdpa_flop_count
+
+from . import dtypes
+from .chip import current_chip
+
+# flop_counter's bmm formula without its shape_wrapper, whose pytree pass costs ~30 us a call.
+_bmm_flop = getattr(bmm_flop, "__wrapped__", bmm_flop)
+
+# Vector FLOPs per attention score beside the two GEMMs (FlashAttention-2, Algorithms 1 and 2):
+# forward rowmax, subtract, exp, rowsum; backward recomputes P (subtract, exp) and forms
+# dS = P * (dP - D) (subtract, multiply).
+ATTENTION_VECTOR_FLOPS = 4
+
+
+@dataclass(frozen=True)
+class Cost:
+    flops: float = 0.0
+    bytes: float = 0.0
+    ns: float = 0.0
+    bound: str = "launch"  # compute | memory | link | launch
+    compute_ns: float = 0.0
+    memory_ns: float = 0.0
+    link_ns: float = 0.0
+
+    def as_tuple(self):
+        """(flops, bytes, ns, bound), the form the runtime's cost hook returns."""
+        return (self.flops, self.bytes, self.ns, self.bound)
+
+
+def _kernel(chip, flops, nbytes, compute_ns, memory_ns=0.0, link_ns=0.0):
+    body = max(compute_ns, memory_ns, link_ns)
+    if body <= chip.launch_ns:
+        bound = "launch"
+    elif compute_ns >= memory_ns and compute_ns >= link_ns:
+        bound = "compute"
+    else:
+        bound = "memory" if memory_ns >= link_ns else "link"
+    return Cost(flops, nbytes, body + chip.launch_ns, bound, compute_ns, memory_ns, link_ns)
+
+
+def memory_ns(nbytes, chip=None):
+    """Time to move `nbytes` through device memory, after the size-efficiency table."""
+    chip = chip or current_chip()
+    if nbytes <= 0:
+        return 0.0
+    return nbytes / (chip.mem_bw_Bps * chip.mem_efficiency(nbytes)) * 1e9
+
+
+def generic(flops, nbytes, chip=None, fp64=False):
+    """Roofline on the vector units, for ops without a modelled kernel. The runtime evaluates the
+    same formula in C++ (csrc/sim/timeline.cpp) from chip.timeline_params():
+
+        compute = flops / vector_flops * 1e9 * (fp64_slowdown if fp64 else 1)
+        memory  = bytes / (mem_bw_Bps * eff(bytes)) * 1e9      (0 when bytes == 0)
+        ns      = max(compute, memory) + launch_ns
+        bound   = launch if max(compute, memory) <= launch_ns
+                  else compute if compute >= memory else memory
+
+    eff(bytes) interpolates mem_eff_table linearly between rows and is flat beyond its ends."""
+    chip = chip or current_chip()
+    compute = flops / chip.vector_flops * 1e9 * (chip.fp64_slowdown if fp64 else 1.0)
+    return _kernel(chip, flops, nbytes, compute, memory_ns(nbytes, chip))
+
+
+def link(nbytes, bandwidth_Bps, chip=None):
+    """A transfer over a link (PCIe, BLink/NVLink, die link) of `bandwidth_Bps` each way."""
+    chip = chip or current_chip()
+    return _kernel(chip, 0.0, nbytes, 0.0, link_ns=nbytes / bandwidth_Bps * 1e9)
+
+
+def _matrix_ns(chip, padded_flops, dtype, scale=1.0):
+    """Time of `padded_flops` on the matrix engines (quantisation already in the count)."""
+    if padded_flops <= 0:
+        return 0.0
+    eff = chip.matrix_efficiency(padded_flops) * scale
+    return padded_flops / (chip.matrix_flops(dtype) * eff) * 1e9
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
+    """batch x (m x k) @ (k x n). Output tiles of the chip's matrix-engine tile are spread over its
+    compute units in waves; a partial tile or wave costs a full one. Efficiency is looked up on the
+    work the engines do (padded), so it never drops as a shape grows. Traffic is each operand once
+    (+ extra_bytes, e.g. a bias or addmm's input)."""
+    chip = chip or current_chip()
+    m, n, k, batch = int(m), int(n), int(k), int(batch)
+    flops = _bmm_flop((batch, m, k), (batch, k, n))
+    nbytes = batch * (m * k + k * n + m * n) * dtypes.itemsize(dtype) + extra_bytes
+    tm, tn = chip.matrix_tile
+    tiles = batch * _ceil_div(m, tm) * _ceil_div(n, tn)
+    units = chip.compute_units
+    padded = _ceil_div(tiles, units) * units * tm * tn * 2 * k
+    return _kernel(chip, flops, nbytes, _matrix_ns(chip, padded, dtype), memory_ns(nbytes, chip))
+
+
+def _causal_blocks(lq, lk, tm, tn):
+    """Score tiles a causal (top-left aligned, as torch's is_causal) kernel computes: query block i
+    needs the key blocks up to its last query row."""
+    blocks_k = _ceil_div(lk, tn)
+    return sum(min(blocks_k, _ceil_div(min((i + 1) * tm, lq), tn)) for i in range(_ceil_div(lq, tm)))
+
+
+def attention(
+    b, h_q, h_kv, lq, lk, d_qk, d_v=None, dtype="bf16", causal=False, backward=False, chip=None, extra_bytes=0
+):
+    """Fused (flash) scaled-dot-product attention, forward or backward, for query (b, h_q, lq, d_qk),
+    key (b, h_kv, lk, d_qk), value (b, h_kv, lk, d_v): grouped-query attention reads K/V once for
+    h_q // h_kv query heads. FLOPs are torch.utils.flop_counter's, halved when causal; time counts
+    the score tiles actually computed (a causal mask skips whole tiles above the diagonal) on the
+    matrix engines at GEMM efficiency times the chip's attention efficiency, the softmax on the
+    vector units, and Q, K, V, O (and their gradients) once through memory, plus extra_bytes (an
+    explicit mask)."""
+    chip = chip or current_chip()
+    d_v = d_qk if d_v is None else d_v
+    b, h_q, h_kv, lq, lk, d_qk, d_v = (int(x) for x in (b, h_q, h_kv, lq, lk, d_qk, d_v))
+    q, k, v = (b, h_q, lq, d_qk), (b, h_kv, lk, d_qk), (b, h_kv, lk, d_v)
+    if backward:
+        flops = sdpa_backward_flop_count((b, h_q, lq, d_v), q, k, v)
+        per_score = 2 * (3 * d_qk + 2 * d_v)
+    else:
+        flops = sdpa_flop_count(q, k, v)
+        per_score = 2 * (d_qk + d_v)
+    if causal:
+        flops //= 2
+    tm, tn = chip.matrix_tile
+    rows = b * h_q * _ceil_div(lq, tm)
+    blocks = _causal_blocks(lq, lk, tm, tn) if causal else _ceil_div(lq, tm) * _ceil_div(lk, tn)
+    units = chip.compute_units
+    waves = _ceil_div(rows, units) if rows else 0
+    # Rows of score tiles go to compute units in waves; a partial wave costs a full one.
+    scores = b * h_q * blocks * tm * tn * (waves * units / rows if rows else 0)
+    matrix = _matrix_ns(chip, scores * per_score, dtype, chip.attention_efficiency(backward))
+    vector = scores * ATTENTION_VECTOR_FLOPS / chip.vector_flops * 1e9
+    elt = dtypes.itemsize(dtype)
+    q_o = b * h_q * lq * (d_qk + d_v) * elt
+    k_v = b * h_kv * lk * (d_qk + d_v) * elt
+    lse = b * h_q * lq * 4  # fp32 log-sum-exp, written forward, read backward
+    nbytes = (2 * (q_o + k_v) if backward else q_o + k_v) + lse + extra_bytes
+    return _kernel(chip, flops, nbytes, max(matrix, vector), memory_ns(nbytes, chip))
+
+
+def elementwise(numel, dtype="fp32", chip=None, inputs=2, outputs=1, flops_per_element=1):
+    """A pointwise kernel over `numel` outputs reading `inputs` and writing `outputs` tensors of
+    that size: the generic roofline with its real FLOP count."""
+    elt = dtypes.itemsize(dtype)
+    return generic(numel * flops_per_element, numel * elt * (inputs + outputs), chip, dtypes.key(dtype) == "fp64")
+
+
+def reduction(numel_in, numel_out, dtype="fp32", chip=None, flops_per_element=1):
+    """A reduction reading `numel_in` elements and writing `numel_out` (sum, mean, norms' statistics)."""
+    elt = dtypes.itemsize(dtype)
+    fp64 = dtypes.key(dtype) == "fp64"
+    return generic(numel_in * flops_per_element, (numel_in + numel_out) * elt, chip, fp64)
+
+
+COPY_KINDS = ("d2d", "h2d", "d2h", "p2p", "die")
+
+
+def copy(nbytes, kind="d2d", chip=None, out_bytes=None):
+    """A copy of `nbytes`: d2d within a device reads and writes HBM (out_bytes: the size written,
+    when a dtype change makes it differ); h2d/d2h cross the host link, p2p the card links, and die
+    the die link to the other die's device of the same card (NUMA)."""
+    chip = chip or current_chip()
+    if kind == "d2d":
+        return generic(0.0, nbytes + (nbytes if out_bytes is None else out_bytes), chip)
+    bandwidth = {"h2d": chip.host_link_Bps, "d2h": chip.host_link_Bps, "p2p": chip.card_link_Bps, "die": chip.d2d_Bps}
+    if kind not in bandwidth:
+        raise ValueError(f"copy kind must be one of {', '.join(COPY_KINDS)}, got {kind!r}")
+    if not bandwidth[kind]:
+        raise ValueError(f"{chip.name} has no die link; 'die' copies need a multi-die chip")
+    return link(nbytes, bandwidth[kind], chip)

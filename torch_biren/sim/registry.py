@@ -1,0 +1,344 @@
+"""Aten op -> cost, for the op layer and for projections of models that never allocate memory.
+
+    cost_of("aten::mm", [a, b])                                   -> Cost
+    cost_of(torch.ops.aten.addmm.default, (bias, x, w), chip=load_chip("H100"))
+    cost_of("aten::_scaled_dot_product_flash_attention_for_cpu", [q, k, v], {"is_causal": True})
+    cost_tuple(op_name, args) -> (flops, bytes, ns, bound)        the runtime's cost hook
+
+Arguments follow the op's schema, positional then keyword, as the dispatcher passes them; missing
+ones take the schema's defaults. A tensor argument may be anything with .shape and .dtype: a real
+or meta tensor, or TensorSpec(shape, dtype). Formulas are registered per overload packet
+("aten::mm" also covers mm.out) or per overload ("aten::foo.bar"); modelled_ops() lists every
+overload name covered, spelled as the runtime's op table spells them ("aten::mm", "aten::mm.out").
+Ops without a formula here are charged costs.generic by the runtime's fallback.
+
+    @register("aten::mm")
+    def _mm(chip, a):            # a: {schema argument name: value}
+        ...
+"""
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from . import dtypes
+from .chip import current_chip
+from .costs import attention, copy, gemm, generic
+
+
+class TensorSpec(NamedTuple):
+    """A tensor's shape, dtype and device type, standing in for the tensor itself."""
+
+    shape: tuple
+    dtype: object = torch.bfloat16
+    device: str = "biren"
+
+
+_registry = {}
+_schema_args = {}
+
+
+def register(*ops):
+    """Decorator: fn(chip, args_by_name) -> Cost becomes the formula of these aten ops."""
+
+    def wrap(fn):
+        for op in ops:
+            if op in _registry:
+                raise RuntimeError(f"duplicate cost formula for {op}")
+            _registry[op] = fn
+        return fn
+
+    return wrap
+
+
+def op_name(op):
+    """'aten::mm' / 'aten::add.Tensor' for a name, OpOverload or OpOverloadPacket."""
+    if isinstance(op, torch._ops.OpOverloadPacket):
+        return op._qualified_op_name
+    name = op.name() if isinstance(op, torch._ops.OpOverload) else str(op)
+    return name.removesuffix(".default")
+
+
+def _overload(name):
+    packet, _, overload = name.partition(".")
+    ns, _, base = packet.partition("::")
+    try:
+        return getattr(getattr(getattr(torch.ops, ns), base), overload or "default")
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def _bind(name, args, kwargs):
+    if name not in _schema_args:
+        ovl = _overload(name)
+        _schema_args[name] = None if ovl is None else [
+            (a.name, a.default_value if a.has_default_value() else None) for a in ovl._schema.arguments
+        ]
+    spec = _schema_args[name]
+    if spec is None:
+        bound = dict(enumerate(args))
+    else:
+        bound = {n: d for n, d in spec}
+        bound.update(zip((n for n, _ in spec), args))
+    bound.update(kwargs or {})
+    return bound
+
+
+def has_cost(op):
+    name = op_name(op)
+    return name in _registry or name.partition(".")[0] in _registry
+
+
+def cost_of(op, args=(), kwargs=None, chip=None):
+    """Cost of one call of an aten op; KeyError for ops without a formula (see module doc)."""
+    name = op_name(op)
+    fn = _registry.get(name) or _registry.get(name.partition(".")[0])
+    if fn is None:
+        raise KeyError(f"no cost formula for {name}; the runtime charges it costs.generic")
+    return fn(chip or current_chip(), _bind(name, args, kwargs))
+
+
+def cost_tuple(op, args):
+    """The runtime's cost hook: (flops, bytes, ns, bound) for op name and positional arguments."""
+    return cost_of(op, args).as_tuple()
+
+
+def modelled_ops():
+    """Every overload name with a formula, e.g. ['aten::addmm', 'aten::addmm.out', ...]."""
+    names = set()
+    for key in _registry:
+        if "." in key:
+            names.add(key)
+            continue
+        ns, _, base = key.partition("::")
+        packet = getattr(getattr(torch.ops, ns), base, None)
+        for ovl in packet.overloads() if packet is not None else ["default"]:
+            names.add(key if ovl == "default" else f"{key}.{ovl}")
+    return sorted(names)
+
+
+# Helpers ----------------------------------------------------------------------------------------------
+
+
+def _numel(t):
+    return math.prod(t.shape)
+
+
+def _bytes(t):
+    return 0 if t is None else _numel(t) * dtypes.itemsize(t.dtype)
+
+
+def _is_fp64(t):
+    return dtypes.key(t.dtype) == "fp64"
+
+
+# Matrix multiplication ------------------------------------------------------------------------------
+
+
+@register("aten::mm")
+def _mm(chip, a):
+    x, w = a["self"], a["mat2"]
+    (m, k), n = x.shape, w.shape[1]
+    return gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip)
+
+
+@register("aten::addmm")
+def _addmm(chip, a):
+    x, w, c = a["mat1"], a["mat2"], a["self"]
+    (m, k), n = x.shape, w.shape[1]
+    extra = _bytes(c) if a.get("beta", 1) != 0 else 0
+    return gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=extra)
+
+
+@register("aten::bmm")
+def _bmm(chip, a):
+    x, w = a["self"], a["mat2"]
+    (b, m, k), n = x.shape, w.shape[2]
+    return gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
+
+
+@register("aten::baddbmm")
+def _baddbmm(chip, a):
+    x, w, c = a["batch1"], a["batch2"], a["self"]
+    (b, m, k), n = x.shape, w.shape[2]
+    extra = _bytes(c) if a.get("beta", 1) != 0 else 0
+    return gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip, extra)
+
+
+@register("aten::linear")
+def _linear(chip, a):
+    x, w = a["input"], a["weight"]
+    k = x.shape[-1]
+    m = math.prod(x.shape[:-1])
+    return gemm(m, w.shape[0], k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=_bytes(a.get("bias")))
+
+
+@register("aten::matmul")
+def _matmul(chip, a):
+    x, y = a["self"], a["other"]
+    xs = tuple(x.shape) if len(x.shape) > 1 else (1, *x.shape)
+    ys = tuple(y.shape) if len(y.shape) > 1 else (*y.shape, 1)
+    if len(ys) == 2:  # (..., m, k) @ (k, n): the batch folds into m, as torch does
+        m, k, n, b = math.prod(xs[:-1]), xs[-1], ys[1], 1
+    else:
+        m, k, n = xs[-2], xs[-1], ys[-1]
+        b = math.prod(torch.broadcast_shapes(xs[:-2], ys[:-2]))
+    return gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
+
+
+# Attention ------------------------------------------------------------------------------------------
+
+
+def _sdpa(chip, a, backward):
+    q, k, v = a["query"], a["key"], a["value"]
+    lead = q.shape[:-3]
+    mask = a.get("attn_mask", a.get("attn_bias"))
+    return attention(
+        math.prod(lead), q.shape[-3] if len(q.shape) > 2 else 1, k.shape[-3] if len(k.shape) > 2 else 1,
+        q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1], dtypes.key(q.dtype), bool(a.get("is_causal")),
+        backward, chip, extra_bytes=_bytes(mask) if isinstance(mask, (torch.Tensor, TensorSpec)) else 0,
+    )  # fmt: skip
+
+
+@register(
+    "aten::scaled_dot_product_attention",
+    "aten::_scaled_dot_product_flash_attention",
+    "aten::_scaled_dot_product_flash_attention_for_cpu",
+    "aten::_scaled_dot_product_efficient_attention",
+    "aten::_scaled_dot_product_cudnn_attention",
+    "aten::_scaled_dot_product_fused_attention_overrideable",
+)
+def _sdpa_forward(chip, a):
+    return _sdpa(chip, a, backward=False)
+
+
+@register(
+    "aten::_scaled_dot_product_flash_attention_backward",
+    "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+    "aten::_scaled_dot_product_efficient_attention_backward",
+    "aten::_scaled_dot_product_cudnn_attention_backward",
+    "aten::_scaled_dot_product_fused_attention_overrideable_backward",
+)
+def _sdpa_backward(chip, a):
+    return _sdpa(chip, a, backward=True)
+
+
+# Row-wise kernels: softmax and normalisation ----------------------------------------------------------
+# Vector FLOPs per element. softmax: max, subtract, exp, sum, divide. log_softmax: max, subtract, exp,
+# sum, subtract. Their backward: a row sum of g*y (or of g) and an update (2 more). rms_norm:
+# square, sum, scale, weight; backward recomputes x*rstd, forms g*w, a row sum and the update, and
+# sums g*x_hat for the weight. layer_norm: mean, subtract, square, sum, scale, weight, bias;
+# backward as rms_norm plus the mean term and the bias gradient.
+_SOFTMAX_FLOPS, _SOFTMAX_BWD_FLOPS = 5, 4
+_RMS_FLOPS, _RMS_BWD_FLOPS = 4, 9
+_LN_FLOPS, _LN_BWD_FLOPS = 7, 11
+
+
+def _rows(x, normalized_shape):
+    return _numel(x) // max(1, math.prod(normalized_shape))
+
+
+@register("aten::_softmax", "aten::_log_softmax")
+def _softmax(chip, a):
+    x = a["self"]
+    out = _numel(x) * (4 if a.get("half_to_float") else dtypes.itemsize(x.dtype))
+    return generic(_SOFTMAX_FLOPS * _numel(x), _bytes(x) + out, chip, _is_fp64(x))
+
+
+@register("aten::_softmax_backward_data", "aten::_log_softmax_backward_data")
+def _softmax_backward(chip, a):
+    g, y = a["grad_output"], a["output"]
+    return generic(_SOFTMAX_BWD_FLOPS * _numel(g), 2 * _bytes(g) + _bytes(y), chip, _is_fp64(g))
+
+
+@register("aten::_fused_rms_norm", "aten::rms_norm")
+def _rms_norm(chip, a):
+    x, w = a["input"], a.get("weight")
+    rstd = _rows(x, a["normalized_shape"]) * 4
+    return generic(_RMS_FLOPS * _numel(x), 2 * _bytes(x) + _bytes(w) + rstd, chip, _is_fp64(x))
+
+
+@register("aten::_fused_rms_norm_backward")
+def _rms_norm_backward(chip, a):
+    g, x, w = a["grad_out"], a["input"], a.get("weight")
+    rstd = _rows(x, a["normalized_shape"]) * 4
+    return generic(_RMS_BWD_FLOPS * _numel(x), 3 * _bytes(x) + 2 * _bytes(w) + rstd, chip, _is_fp64(x))
+
+
+@register("aten::native_layer_norm", "aten::layer_norm")
+def _layer_norm(chip, a):
+    x = a["input"]
+    stats = 2 * _rows(x, a["normalized_shape"]) * 4  # fp32 mean and rstd
+    params = _bytes(a.get("weight")) + _bytes(a.get("bias"))
+    return generic(_LN_FLOPS * _numel(x), 2 * _bytes(x) + params + stats, chip, _is_fp64(x))
+
+
+@register("aten::native_layer_norm_backward")
+def _layer_norm_backward(chip, a):
+    g, x = a["grad_out"], a["input"]
+    stats = 2 * _rows(x, a["normalized_shape"]) * 4
+    params = 2 * (_bytes(a.get("weight")) + _bytes(a.get("bias")))  # read weight; write both grads
+    return generic(_LN_BWD_FLOPS * _numel(x), 3 * _bytes(x) + params + stats, chip, _is_fp64(x))
+
+
+# Embeddings -----------------------------------------------------------------------------------------
+
+
+@register("aten::embedding")
+def _embedding(chip, a):
+    w, idx = a["weight"], a["indices"]
+    rows = _numel(idx) * w.shape[-1] * dtypes.itemsize(w.dtype)
+    return generic(0, _bytes(idx) + 2 * rows, chip)  # gather the rows, write them
+
+
+@register("aten::embedding_dense_backward")
+def _embedding_backward(chip, a):
+    g, idx = a["grad_output"], a["indices"]
+    table = a["num_weights"] * g.shape[-1] * dtypes.itemsize(g.dtype)
+    # zero the table, then read-modify-write one row per index
+    return generic(_numel(g), table + _bytes(idx) + 3 * _bytes(g), chip, _is_fp64(g))
+
+
+# Copies ---------------------------------------------------------------------------------------------
+
+
+def _device(t):
+    """(type, index) of a tensor's device; TensorSpec and device-less stand-ins are on the device."""
+    d = getattr(t, "device", None)
+    if isinstance(d, torch.device):
+        return d.type, d.index
+    return (d or "biren"), None
+
+
+def _copy(chip, src, dst):
+    (s, si), (d, di) = _device(src), _device(dst)
+    if s == "cpu" or d == "cpu":
+        return copy(_bytes(src), "h2d" if s == "cpu" else "d2h", chip)
+    if si != di:
+        return copy(_bytes(src), "p2p", chip)
+    return copy(_bytes(src), "d2d", chip, out_bytes=_bytes(dst))
+
+
+@register("aten::copy_")
+def _copy_(chip, a):
+    return _copy(chip, a["src"], a["self"])
+
+
+@register("aten::_copy_from")
+def _copy_from(chip, a):
+    return _copy(chip, a["self"], a["dst"])
+
+
+@register("aten::_to_copy")
+def _to_copy(chip, a):
+    x = a["self"]
+    out_bytes = _numel(x) * dtypes.itemsize(a.get("dtype") or x.dtype)
+    target = a.get("device")
+    here = _device(x)[0]
+    there = torch.device(target).type if target is not None else here
+    if here == "cpu" and there != "cpu":
+        return copy(out_bytes, "h2d", chip)
+    if there == "cpu" and here != "cpu":
+        return copy(_bytes(x), "d2h", chip)
+    return copy(_bytes(x), "d2d", chip, out_bytes=out_bytes)
