@@ -37,7 +37,9 @@ def _gmm_kernel(x_ptr, w_ptr, offs_ptr, out_ptr, N, K, s_xm, s_xk, s_wg, s_wk, s
                    O_MODE, O_PACK)
 
 
-_gmm = Kernel(_gmm_kernel, GPU_CONFIGS, gpu_key=["N", "K"])
+# The GEMM configurations minus the program-order grouping (a group's rows are one program's loop).
+_gmm = Kernel(_gmm_kernel, [triton.Config({k: v for k, v in c.kwargs.items() if k != "GROUP_M"}, num_stages=c.num_stages,
+                                          num_warps=c.num_warps) for c in GPU_CONFIGS], gpu_key=["N", "K"])
 
 
 def grouped_mm(x, w, offs, out):

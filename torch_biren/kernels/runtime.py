@@ -6,10 +6,15 @@ environment never matters. Interpreted launches run Triton's interpreter directl
 data pointers (host memory), so unlike the stock launcher nothing is copied in or out.
 """
 
+import ctypes
 import functools
+import glob
 import inspect
 import itertools
+import os
 import threading
+
+import numpy as np
 
 import triton
 import triton.language as tl
@@ -75,6 +80,20 @@ def _lang_patch():
 _interp_lock = threading.Lock()
 
 
+@functools.cache
+def _blas_threads_setter():
+    """numpy's OpenBLAS call setting the calling thread's BLAS thread count, or None."""
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "libscipy_openblas*")
+    for path in glob.glob(libs):
+        try:
+            setter = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        return setter
+    return None
+
+
 class Kernel:
     """A Triton kernel with an interpreted form (CPU tensors) and a compiled, autotuned one (CUDA)."""
 
@@ -98,8 +117,12 @@ class Kernel:
         bound = inspect.getcallargs(self.fn, *args, **kwargs)
         grid = tuple(grid) + (1, ) * (3 - len(grid))
         patch = _lang_patch()
+        blas_threads = _blas_threads_setter()
         with _interp_lock:
             patch.apply()
+            # tl.dot runs numpy.matmul: multi-threaded OpenBLAS on interpreter-sized blocks loses
+            # far more to thread hand-offs (and to busy cores) than it gains
+            previous = blas_threads(1) if blas_threads else None
             try:
                 bound = {k: v if k in self._constexprs else _interp._implicit_cvt(v) for k, v in bound.items()}
                 _interp.interpreter_builder.set_grid_dim(*grid)
@@ -107,6 +130,8 @@ class Kernel:
                     _interp.interpreter_builder.set_grid_idx(*idx)
                     fn(**bound)
             finally:
+                if blas_threads:
+                    blas_threads(previous)
                 patch.restore()
 
     def gpu(self, grid, *args, **kwargs):
