@@ -127,6 +127,7 @@ PYBIND11_MODULE(_C, m) {
     auto p = fallback_policy();
     return std::string(p == FallbackPolicy::Allow ? "allow" : p == FallbackPolicy::Warn ? "warn" : "error");
   });
+  m.def("_register_direct_fallbacks", &register_direct_fallbacks);
   m.def("_op_counts", &op_counts);
   m.def("_reset_op_counts", &reset_op_counts);
   m.def("_set_modelled_ops", &set_modelled_ops);

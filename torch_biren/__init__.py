@@ -15,7 +15,9 @@ _load_error = None
 def _register():
     import torch
 
-    from . import _C  # noqa: F401  (registers the device's kernels, guard, hooks, allocator)
+    from . import _C  # registers the device's kernels, guard, hooks, allocator
+
+    _C._register_direct_fallbacks()
 
     if torch._C._get_privateuse1_backend_name() != "biren":
         torch.utils.rename_privateuse1_backend("biren")

@@ -8,6 +8,7 @@ def _apply(chip):
     _C._sim_set_params(chip.timeline_params())
     _C._set_capacity(int(chip.memory_bytes))
     _C._set_instances_per_card(int(chip.instances))
+    _C._device_count()  # validates BIREN_VISIBLE_DEVICES now, at load, rather than at first use
 
 
 def install():

@@ -371,6 +371,28 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
 
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) { run_on_cpu(op, stack, op); }
 
+int register_direct_fallbacks() {
+  // Structured ops reach a backend through a generic composite (meta function, allocation, then the
+  // out= kernel): for a fallback that runs CPU kernels that means shape inference twice. Sending the
+  // functional and in-place forms straight to the CPU kernel halves the overhead of tiny ops.
+  static std::unique_ptr<torch::Library> lib;
+  if (lib) return 0;
+  lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1, __FILE__, __LINE__);
+  auto& d = c10::Dispatcher::singleton();
+  int n = 0;
+  for (const auto& name : d.getAllOpNames()) {
+    if (name.name.rfind("aten::", 0) != 0) continue;
+    auto op = d.findOp(name);
+    if (!op || !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) ||
+        !op->hasKernelForDispatchKey(c10::DispatchKey::CPU) || op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1))
+      continue;
+    std::string full = name.overload_name.empty() ? name.name.substr(6) : name.name.substr(6) + "." + name.overload_name;
+    lib->impl(full.c_str(), torch::CppFunction::makeFromBoxedFunction<&cpu_fallback>());
+    ++n;
+  }
+  return n;
+}
+
 TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromBoxedFunction<&cpu_fallback>()); }
 
 }  // namespace biren

@@ -32,5 +32,7 @@ void reset_op_counts();
 // Run `cpu_op` with the stack's biren tensors replaced by CPU views, results brought back to biren.
 void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op);
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+// Registers the fallback directly for structured ops (see the .cpp); returns how many.
+int register_direct_fallbacks();
 
 }  // namespace biren
