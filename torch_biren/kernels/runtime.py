@@ -7,6 +7,7 @@ data pointers (host memory), so unlike the stock launcher nothing is copied in o
 """
 
 import ctypes
+import dataclasses
 import functools
 import glob
 import inspect
@@ -52,6 +53,9 @@ class _LangPatch:
         scope = _interp._patch_lang(tl.standard.zeros.fn)  # triton.language.core
         inner = _interp._patch_lang(_call_interpreted)  # triton.language, as named by kernels
         scope.set_attr(JITFunction, "__call__", _call_interpreted)
+        # Signed adds and multiplies otherwise get an int64 overflow check each (compiled code wraps).
+        builder = _interp.interpreter_builder
+        scope.set_attr(builder, "options", dataclasses.replace(builder.options, sanitize_overflow=False))
         originals = {}
         for obj, name, original in scope._changes + inner._changes:
             originals.setdefault((obj, name), original)
@@ -177,7 +181,8 @@ def tile_mode(t, rows, cols, s_r, s_c, extra_strides=(), tile=0):
     Tensor descriptors load ~1.4x faster than pointer arithmetic under the interpreter but need a
     unit stride, 16-byte aligned base and strides. The interpreter gathers element by element
     (~13 ns each), so from ~64K-element tiles on, PACK > 1 moves 64-bit words holding PACK elements
-    and unpacks them (the packed dim must divide evenly). extra_strides: batch strides added to t.
+    and unpacks them (the packed dim must divide evenly; bfloat16 unpacks to float32).
+    extra_strides: batch strides added to t.
     """
     size = t.element_size()
     aligned = t.data_ptr() % 16 == 0 and all(s * size % 16 == 0 for s in extra_strides)
@@ -196,6 +201,10 @@ def _unpack(w, DT: tl.constexpr, PACK: tl.constexpr):
     # Little endian: element j of a word sits in bits [j * 64 / PACK, (j + 1) * 64 / PACK).
     if PACK == 2:
         x = tl.join(w.to(tl.int32).to(DT, bitcast=True), (w >> 32).to(tl.int32).to(DT, bitcast=True))
+    elif DT == tl.bfloat16:  # straight to float32, whose top half a bfloat16 is
+        lo = w.to(tl.int32)
+        hi = (w >> 32).to(tl.int32)
+        x = tl.join(tl.join(lo << 16, hi << 16), tl.join(lo & -65536, hi & -65536)).to(tl.float32, bitcast=True)
     else:
         e0 = w.to(tl.int16).to(DT, bitcast=True)
         e1 = (w >> 16).to(tl.int16).to(DT, bitcast=True)
@@ -300,9 +309,9 @@ def from_f32(x, DT: tl.constexpr, CPU: tl.constexpr):
     """float32 x as DT, rounding to nearest even."""
     if CPU:
         if DT == tl.bfloat16:
-            b = x.to(tl.int32, bitcast=True)
+            b = x.to(tl.uint32, bitcast=True)
             b = b + (0x7FFF + ((b >> 16) & 1))
-            y = tl.where(x == x, b >> 16, 0x7FC0).to(tl.int16).to(tl.bfloat16, bitcast=True)
+            y = tl.where(x == x, b >> 16, 0x7FC0).to(tl.uint16).to(tl.bfloat16, bitcast=True)
         else:
             y = x.to(DT)
     else:
