@@ -374,7 +374,9 @@ void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) { run
 int register_direct_fallbacks() {
   // Structured ops reach a backend through a generic composite (meta function, allocation, then the
   // out= kernel): for a fallback that runs CPU kernels that means shape inference twice. Sending the
-  // functional and in-place forms straight to the CPU kernel halves the overhead of tiny ops.
+  // functional and in-place forms straight to the CPU kernel halves the overhead of tiny ops. Ops
+  // with a math composite beside their CPU kernel (layer_norm, group_norm, addr) go to the CPU kernel
+  // too, so biren's numerics are the CPU's rather than the decomposition's.
   static std::unique_ptr<torch::Library> lib;
   if (lib) return 0;
   lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1, __FILE__, __LINE__);
@@ -383,8 +385,10 @@ int register_direct_fallbacks() {
   for (const auto& name : d.getAllOpNames()) {
     if (name.name.rfind("aten::", 0) != 0) continue;
     auto op = d.findOp(name);
-    if (!op || !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) ||
-        !op->hasKernelForDispatchKey(c10::DispatchKey::CPU) || op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1))
+    if (!op || !op->hasKernelForDispatchKey(c10::DispatchKey::CPU) ||
+        op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1) ||
+        !(op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) ||
+          op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd)))
       continue;
     std::string full = name.overload_name.empty() ? name.name.substr(6) : name.name.substr(6) + "." + name.overload_name;
     lib->impl(full.c_str(), torch::CppFunction::makeFromBoxedFunction<&cpu_fallback>());
