@@ -10,7 +10,7 @@
 Each takes chip=None, meaning current_chip(). Times are nanoseconds; a kernel's time is the longest
 of its compute, memory and link times plus the chip's launch overhead, and its bound names the
 longest, or 'launch' when the launch overhead exceeds it. FLOP counts follow
-torch.utils.flop_counter (2mnk per GEMM; SDPA's formulas, halved for causal masks).
+torch.utils.flop_counter (2mnk per GEMM; SDPA's formulas, over the unmasked pairs only for causal masks).
 registry.py maps aten ops onto these.
 """
 
@@ -114,6 +114,13 @@ def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
     return _kernel(chip, flops, nbytes, _matrix_ns(chip, padded, dtype), memory_ns(nbytes, chip))
 
 
+def _causal_pairs(lq, lk):
+    """Unmasked (query, key) pairs of a top-left aligned causal mask: query i sees keys 0..i."""
+    if lq <= lk:
+        return lq * (lq + 1) // 2
+    return lk * (lk + 1) // 2 + (lq - lk) * lk
+
+
 def _causal_blocks(lq, lk, tm, tn):
     """Score tiles a causal (top-left aligned, as torch's is_causal) kernel computes: query block i
     needs the key blocks up to its last query row."""
@@ -126,7 +133,8 @@ def attention(
 ):
     """Fused (flash) scaled-dot-product attention, forward or backward, for query (b, h_q, lq, d_qk),
     key (b, h_kv, lk, d_qk), value (b, h_kv, lk, d_v): grouped-query attention reads K/V once for
-    h_q // h_kv query heads. FLOPs are torch.utils.flop_counter's, halved when causal; time counts
+    h_q // h_kv query heads. FLOPs are torch.utils.flop_counter's, over the unmasked pairs only when
+    causal (about half; torch's is_causal is top-left aligned, query i sees keys 0..i); time counts
     the score tiles actually computed (a causal mask skips whole tiles above the diagonal) on the
     matrix engines at GEMM efficiency times the chip's attention efficiency, the softmax on the
     vector units, and Q, K, V, O (and their gradients) once through memory, plus extra_bytes (an
@@ -141,8 +149,8 @@ def attention(
     else:
         flops = sdpa_flop_count(q, k, v)
         per_score = 2 * (d_qk + d_v)
-    if causal:
-        flops //= 2
+    if causal:  # only the unmasked (query, key) pairs: (L + 1) / 2L of them when lq == lk == L
+        flops = flops // (lq * lk) * _causal_pairs(lq, lk) if lq and lk else 0
     tm, tn = chip.matrix_tile
     rows = b * h_q * _ceil_div(lq, tm)
     blocks = _causal_blocks(lq, lk, tm, tn) if causal else _ceil_div(lq, tm) * _ceil_div(lk, tn)

@@ -1,0 +1,177 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+from torch_biren.sim import costs
+from torch_biren.sim.chip import load_chip
+
+CHIPS = {n: load_chip(n) for n in ("BR166", "BR106", "H100", "A100")}
+BR166 = CHIPS["BR166"]
+chips = st.sampled_from(list(CHIPS)).map(CHIPS.get)  # drawn by name: readable failures
+dims = st.integers(1, 20000)
+
+
+def test_generic_by_hand():
+    c = costs.generic(1e9, 1e8, BR166)
+    compute, memory = 1e9 / 16.384e12 * 1e9, 1e8 / (1640e9 * 0.91) * 1e9
+    assert (c.compute_ns, c.memory_ns) == pytest.approx((compute, memory))
+    assert c.ns == pytest.approx(memory + 5000) and c.bound == "memory"
+    # between table rows: efficiency 0.6 + 0.15 * 4.5 / 9 = 0.675, and less time than the launch
+    small = costs.generic(0, 5.5e6, BR166)
+    assert small.memory_ns == pytest.approx(5.5e6 / (1640e9 * 0.675) * 1e9)
+    assert small.bound == "launch" and small.ns == pytest.approx(small.memory_ns + 5000)
+    assert costs.generic(1e12, 0, BR166).bound == "compute"
+    assert costs.generic(1e9, 0, BR166, fp64=True).compute_ns == pytest.approx(20 * 1e9 / 16.384e12 * 1e9)
+
+
+def test_gemm_by_hand():
+    c = costs.gemm(4096, 4096, 4096, dtype="bf16", chip=BR166)
+    assert c.flops == 2 * 4096**3 and c.bytes == 3 * 4096 * 4096 * 2
+    # 64x64 tiles: 4096 of them over 32 SPCs is 128 full waves, so no padding; 137 GFLOP > 128
+    assert c.compute_ns == pytest.approx(2 * 4096**3 / (1024e12 * 0.859) * 1e9)
+    assert c.ns == pytest.approx(c.compute_ns + 5000) and c.bound == "compute"
+
+
+def test_gemm_tile_and_wave_quantisation():
+    base = costs.gemm(4096, 4096, 4096, chip=BR166).compute_ns
+    # one more row: 65 x 64 tiles = 4160 = 130 waves of 32 instead of 128
+    assert costs.gemm(4097, 4096, 4096, chip=BR166).compute_ns == pytest.approx(base * 130 / 128)
+    # 33 x 33 tiles = 1089 = 34.03 waves -> 35 full waves; 32 x 32 tiles = 32 waves
+    k = 65536
+    ratio = costs.gemm(2112, 2112, k, chip=BR166).compute_ns / costs.gemm(2048, 2048, k, chip=BR166).compute_ns
+    assert ratio == pytest.approx(35 / 32)
+
+
+def test_4096_gemm_on_br166_is_near_its_roofline():
+    c = costs.gemm(4096, 4096, 4096, chip=BR166)
+    roofline = max(c.flops / 1024e12, c.bytes / 1640e9) * 1e9
+    assert roofline <= c.ns <= 1.5 * roofline
+
+
+def test_br106_takes_about_twice_as_long():
+    ratio = costs.gemm(4096, 4096, 4096, chip=CHIPS["BR106"]).ns / costs.gemm(4096, 4096, 4096, chip=BR166).ns
+    assert ratio == pytest.approx(2, rel=0.05)
+
+
+def test_large_elementwise_add_is_memory_bound_at_the_table_figure():
+    numel = 2**28
+    c = costs.elementwise(numel, "fp32", BR166)
+    assert c.bound == "memory" and c.bytes == 3 * 4 * numel and c.flops == numel
+    achieved = c.bytes / c.ns * 1e9
+    assert achieved == pytest.approx(BR166.mem_bw_Bps * 0.91, rel=0.005)
+    assert achieved <= BR166.mem_bw_Bps * 0.91
+
+
+def test_reduction_reads_input_writes_output():
+    c = costs.reduction(2**20, 2**10, "bf16", BR166)
+    assert c.flops == 2**20 and c.bytes == (2**20 + 2**10) * 2
+
+
+def test_attention_flops_follow_flop_counter():
+    b, h, lq, lk, d = 2, 16, 1024, 2048, 128
+    q, k = (b, h, lq, d), (b, h, lk, d)
+    fwd = costs.attention(b, h, h, lq, lk, d, chip=BR166)
+    assert fwd.flops == sdpa_flop_count(q, k, k) == 4 * b * h * lq * lk * d
+    bwd = costs.attention(b, h, h, lq, lk, d, backward=True, chip=BR166)
+    assert bwd.flops == sdpa_backward_flop_count(q, q, k, k) == 10 * b * h * lq * lk * d
+    # causal: the unmasked pairs only, about half; top-left aligned, so lq < lk sees few keys
+    causal = costs.attention(b, h, h, lq, lq, d, causal=True, chip=BR166)
+    assert causal.flops == 4 * b * h * d * (lq * (lq + 1) // 2)
+    assert causal.flops / costs.attention(b, h, h, lq, lq, d, chip=BR166).flops == pytest.approx(0.5, rel=1e-3)
+    assert costs.attention(b, h, h, 3, 5, d, causal=True, chip=BR166).flops == 4 * b * h * d * (1 + 2 + 3)
+    assert costs.attention(b, h, h, 5, 3, d, causal=True, chip=BR166).flops == 4 * b * h * d * (1 + 2 + 3 + 3 + 3)
+
+
+def test_causal_skips_tiles_above_the_diagonal():
+    full = costs.attention(8, 16, 16, 8192, 8192, 128, chip=BR166)
+    causal = costs.attention(8, 16, 16, 8192, 8192, 128, causal=True, chip=BR166)
+    # 128 x 128 tiles of 64: 8256 of 16384 lie on or below the diagonal
+    assert causal.compute_ns / full.compute_ns == pytest.approx(8256 / 16384, rel=0.01)
+
+
+def test_gqa_shares_kv_traffic():
+    mha = costs.attention(4, 32, 32, 4096, 4096, 128, chip=BR166)
+    gqa = costs.attention(4, 32, 8, 4096, 4096, 128, chip=BR166)
+    assert gqa.flops == mha.flops
+    elt = 2
+    q_o = 4 * 32 * 4096 * 256 * elt
+    assert mha.bytes - gqa.bytes == 4 * (32 - 8) * 4096 * 256 * elt
+    assert gqa.bytes == q_o + 4 * 8 * 4096 * 256 * elt + 4 * 32 * 4096 * 4
+
+
+def test_copies():
+    h2d = costs.copy(2**26, "h2d", BR166)
+    assert h2d.bound == "link" and h2d.ns == pytest.approx(2**26 / 64e9 * 1e9 + 5000)
+    assert costs.copy(2**26, "p2p", BR166).link_ns == pytest.approx(2**26 / 256e9 * 1e9)
+    d2d = costs.copy(2**30, "d2d", BR166)
+    assert d2d.bytes == 2**31 and d2d.bound == "memory"
+    widen = costs.copy(2**20, "d2d", BR166, out_bytes=2**21)
+    assert widen.bytes == 3 * 2**20
+    with pytest.raises(ValueError, match="die link"):
+        costs.copy(10, "die", CHIPS["BR106"])
+    with pytest.raises(ValueError, match="copy kind"):
+        costs.copy(10, "sideways", BR166)
+
+
+def test_fp64_is_emulated_on_br_and_native_on_gpus():
+    br = costs.gemm(2048, 2048, 2048, dtype="fp64", chip=BR166)
+    assert br.compute_ns > 50 * costs.gemm(2048, 2048, 2048, dtype="fp32", chip=BR166).compute_ns
+    assert BR166.matrix_flops("fp64") == 16.384e12 / 20
+    assert CHIPS["H100"].matrix_flops("fp64") == 67e12
+    add64 = costs.elementwise(2**20, "fp64", BR166)
+    assert add64.compute_ns == pytest.approx(20 * 2**20 / 16.384e12 * 1e9) and add64.bytes == 3 * 8 * 2**20
+
+
+def test_tiny_kernels_are_launch_bound():
+    for chip in CHIPS.values():
+        for c in (costs.gemm(1, 1, 1, chip=chip), costs.elementwise(1, chip=chip), costs.generic(0, 0, chip)):
+            assert c.bound == "launch" and 5000 <= c.ns < 5500
+
+
+# Properties --------------------------------------------------------------------------------------------
+
+
+def _within_peaks(c, chip, dtype):
+    assert c.ns > 0
+    assert c.flops / c.ns * 1e9 <= chip.matrix_flops(dtype) * (1 + 1e-9)
+    assert c.bytes / c.ns * 1e9 <= chip.mem_bw_Bps * (1 + 1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(chips, dims, dims, dims, st.integers(1, 64), st.sampled_from(["bf16", "fp32", "int8"]), st.data())
+def test_gemm_monotone_and_under_peaks(chip, m, n, k, batch, dtype, data):
+    c = costs.gemm(m, n, k, batch, dtype, chip)
+    _within_peaks(c, chip, dtype)
+    grow = data.draw(st.sampled_from(["m", "n", "k", "batch"]))
+    args = {"m": m, "n": n, "k": k, "batch": batch}
+    args[grow] += data.draw(st.integers(1, 5000))
+    assert costs.gemm(**args, dtype=dtype, chip=chip).ns >= c.ns
+
+
+@settings(max_examples=40, deadline=None)
+@given(chips, st.integers(1, 8), st.sampled_from([(8, 8), (16, 4), (32, 8)]), st.integers(1, 4096),
+       st.integers(1, 4096), st.sampled_from([64, 128]), st.booleans(), st.booleans(), st.data())  # fmt: skip
+def test_attention_monotone_and_under_peaks(chip, b, heads, lq, lk, d, causal, backward, data):
+    h_q, h_kv = heads
+    args = dict(b=b, h_q=h_q, h_kv=h_kv, lq=lq, lk=lk, d_qk=d, causal=causal, backward=backward, chip=chip)
+    c = costs.attention(**args)
+    _within_peaks(c, chip, "bf16")
+    grow = data.draw(st.sampled_from(["b", "lq", "lk", "d_qk"]))
+    args[grow] += data.draw(st.integers(1, 2048))
+    assert costs.attention(**args).ns >= c.ns
+
+
+@settings(max_examples=60, deadline=None)
+@given(chips, st.floats(0, 1e13), st.floats(0, 1e11), st.floats(0, 1e12), st.floats(0, 1e10))
+def test_generic_monotone_and_under_peaks(chip, flops, nbytes, more_flops, more_bytes):
+    c = costs.generic(flops, nbytes, chip)
+    assert c.flops / c.ns * 1e9 <= chip.vector_flops * (1 + 1e-9)
+    assert c.bytes / c.ns * 1e9 <= chip.mem_bw_Bps * (1 + 1e-9)
+    assert costs.generic(flops + more_flops, nbytes + more_bytes, chip).ns >= c.ns
+
+
+@settings(max_examples=40, deadline=None)
+@given(chips, st.integers(0, 2**32), st.integers(0, 2**30), st.sampled_from(["d2d", "h2d", "p2p"]))
+def test_copy_monotone(chip, nbytes, more, kind):
+    assert costs.copy(nbytes + more, kind, chip).ns >= costs.copy(nbytes, kind, chip).ns
