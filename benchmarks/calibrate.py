@@ -142,9 +142,9 @@ def self_check():
     for name in ("H100", "A100"):
         chip = load_chip(name)
         fits[name] = fit = fitted_tables(name)
-        spec_rows = [list(r) for r in chip.matrix_eff_table]
+        spec_rows = chip.matrix_eff_table
         same = all(_close(a[1], b[1], 0.005) for a, b in zip(spec_rows, fit["matrix_efficiency"]))
-        checks.append(Check(f"{name} matrix_efficiency is the fit", str(spec_rows), str(fit["matrix_efficiency"]), same))
+        checks.append(Check(f"{name} matrix_efficiency is the fit", _rows(spec_rows), _rows(fit["matrix_efficiency"]), same))
         attn = chip.spec["attention_efficiency"].value
         same = all(_close(attn[k], fit["attention_efficiency"][k], 0.005) for k in ("fwd", "bwd"))
         checks.append(Check(f"{name} attention_efficiency is the fit", str(attn), str(fit["attention_efficiency"]), same))
@@ -186,6 +186,10 @@ def self_check():
     return checks, fits
 
 
+def _rows(table):
+    return "[" + ", ".join(f"[{size:g}, {eff:g}]" for size, eff in table) + "]"
+
+
 def write_self_check(checks, fits, out=RESULTS):
     out.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -199,8 +203,8 @@ def write_self_check(checks, fits, out=RESULTS):
         "## What was fitted",
         "",
         "Start: Calculon's A100 system file, matrix efficiency "
-        f"{[list(r) for r in CALCULON_MATRIX]} (min FLOPs, efficiency) and HBM efficiency "
-        f"{[list(r) for r in CALCULON_MEMORY]} (min bytes, efficiency).",
+        f"{_rows(CALCULON_MATRIX)} (min FLOPs, efficiency) and HBM efficiency "
+        f"{_rows(CALCULON_MEMORY)} (min bytes, efficiency).",
         "",
         "Changes:",
         "",
@@ -214,7 +218,7 @@ def write_self_check(checks, fits, out=RESULTS):
         "| chip | scale on Calculon | fitted matrix_efficiency | fitted attention_efficiency (fraction of GEMM) |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {n} | {f['scale']} | {f['matrix_efficiency']} | {f['attention_efficiency']} |" for n, f in fits.items()]
+    lines += [f"| {n} | {f['scale']} | {_rows(f['matrix_efficiency'])} | {f['attention_efficiency']} |" for n, f in fits.items()]
     lines += [
         "",
         "- Attention efficiency (a fraction of GEMM efficiency) fitted so the best FlashAttention "
@@ -225,6 +229,9 @@ def write_self_check(checks, fits, out=RESULTS):
         "the published 87-90%. BR166's top row is 0.91 so whole-card copies pass HAMi's >= 1480 GB/s check.",
         "- H200 uses the H100 fit (same compute, no published H200 matmul figure). BR100, BR104, BR106 "
         "and BR166 use the A100 fit (same 7 nm generation), labelled inferred.",
+        "- BR166 memory modes: UMA sends half the traffic over the 896 GB/s die link, which caps the card "
+        "at min(1640, 2 x 896) = 1640 GB/s, so the link costs no bandwidth; die-local devices (NUMA, SVI) "
+        "take HAMi's reported 820 GB/s (half) and 395 GB/s (quarter) for large transfers.",
         "",
         "## Checks",
         "",
@@ -242,7 +249,7 @@ def write_self_check(checks, fits, out=RESULTS):
 
 
 def time_ns(fn, min_ms=20.0, warmup=3):
-    """Median-free steady-state time per call with CUDA events: warm up, size the loop to ~min_ms."""
+    """Steady-state time per call with CUDA events: warm up, then time a loop sized to ~min_ms."""
     for _ in range(warmup):
         fn()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -271,7 +278,7 @@ def measure(chip, device="cuda"):
         sdpa = torch.nn.functional.scaled_dot_product_attention
         grad = torch.randn(b, h, s, d, device=device, dtype=bf16)
         fwd = time_ns(lambda: sdpa(q, kk, v, is_causal=causal))
-        both = time_ns(lambda: sdpa(q, kk, v, is_causal=causal).backward(grad))
+        both = time_ns(lambda: torch.autograd.grad(sdpa(q, kk, v, is_causal=causal), (q, kk, v), grad))
         shape = f"b{b} h{h} s{s} d{d}{' causal' if causal else ''}"
         args = (b, h, h, s, s, d, d, "bf16", causal)
         rows.append(("attention fwd", shape, fwd, costs.attention(*args, chip=chip).ns))
@@ -301,7 +308,7 @@ def write_measured(gpu, chip, rows, out=RESULTS):
         errors.setdefault(fam, []).append((pred - meas) / meas)
     medians = {fam: statistics.median(abs(e) for e in errs) for fam, errs in errors.items()}
     overall = statistics.median(abs((p - m) / m) for _, _, m, p in rows)
-    best = max(costs.gemm(*map(int, s.split("x")), chip=chip).flops / m for f, s, m, _ in rows if f == "gemm")
+    best = max(costs.gemm(*map(int, s.split("x")), chip=chip).flops / m * 1e9 for f, s, m, _ in rows if f == "gemm")
     lines = [
         "# Device-model calibration",
         "",
@@ -314,7 +321,7 @@ def write_measured(gpu, chip, rows, out=RESULTS):
     ]
     lines += [f"| {fam} | {medians[fam]:.1%} |" for fam in medians]
     lines += [f"| all | {overall:.1%} |", "",
-              f"Best measured BF16 GEMM: {best:.1f} TFLOP/s = {best * 1e12 / chip.matrix_flops('bf16'):.1%} of peak.",
+              f"Best measured BF16 GEMM: {best / 1e12:.1f} TFLOP/s = {best / chip.matrix_flops('bf16'):.1%} of peak.",
               "", "| family | shape | measured us | predicted us | error |", "|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {f} | {s} | {m / 1e3:.1f} | {p / 1e3:.1f} | {(p - m) / m:+.1%} |" for f, s, m, p in rows]
     (out / "calibration.md").write_text("\n".join(lines) + "\n")
@@ -342,8 +349,9 @@ def main(argv=None):
     chip = load_chip(detect_chip(gpu))
     rows = measure(chip)
     medians, overall = write_measured(gpu, chip, rows, args.out)
-    for fam, _, meas, pred in rows:
-        print(f"{fam:<14} measured {meas / 1e3:10.1f} us  predicted {pred / 1e3:10.1f} us  {(pred - meas) / meas:+7.1%}")
+    for fam, shape, meas, pred in rows:
+        print(f"{fam:<14} {shape:<24} measured {meas / 1e3:10.1f} us  predicted {pred / 1e3:10.1f} us  "
+              f"{(pred - meas) / meas:+7.1%}")  # fmt: skip
     print("median abs error:", {k: f"{v:.1%}" for k, v in medians.items()}, f"all {overall:.1%}")
     return 0
 
