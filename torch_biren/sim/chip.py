@@ -72,7 +72,8 @@ def _quantity(name, raw, where):
 def _parse(raw, where):
     """Spec JSON -> {field: Quantity}, with matrix_flops as {dtype: Quantity}; raises ChipSpecError."""
     if raw.get("template"):
-        raise ChipSpecError(f"{where}: {raw.get('name', '?')} is a template without numbers. {raw.get('description', '')}")
+        name, about = raw.get("name", "?"), raw.get("description", "")
+        raise ChipSpecError(f"{where}: {name} is a template without numbers. {about}")
     for key in ("name", "description"):
         if not isinstance(raw.get(key), str):
             raise ChipSpecError(f"{where}: needs a '{key}' string")
@@ -111,7 +112,8 @@ def _find(name_or_path):
     for f in CHIPS_DIR.glob("*.json"):
         if f.stem.lower() == str(name_or_path).lower():
             return f
-    raise ValueError(f"unknown chip {name_or_path!r}; known: {', '.join(available_chips())} (or a path to a .json spec)")
+    known = ", ".join(available_chips())
+    raise ValueError(f"unknown chip {name_or_path!r}; known: {known} (or a path to a .json spec)")
 
 
 def available_chips():

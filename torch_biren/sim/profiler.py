@@ -95,7 +95,8 @@ class Profile:
         widths = [max(len(row[i]) for row in [head, *body, foot]) for i in range(len(head))]
 
         def line(cells):  # names, kind and bound left-aligned, numbers right-aligned
-            return "  ".join(c.ljust(w) if i in (0, 1, 10) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+            padded = (c.ljust(w) if i in (0, 1, 10) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            return "  ".join(padded).rstrip()
 
         rule = "-" * len(line(head))
         lines = [f"Simulated kernel time on {self.chip.label()}", rule, line(head), rule]
@@ -117,7 +118,8 @@ class Profile:
             streams = sorted({r.stream for r in self.records if r.device == dev})
             tids = {s: i + 1 for i, s in enumerate(streams)}
             for s, tid in tids.items():
-                events.append({"ph": "M", "name": "thread_name", "pid": dev, "tid": tid, "args": {"name": f"stream {s}"}})
+                events.append({"ph": "M", "name": "thread_name", "pid": dev, "tid": tid,
+                               "args": {"name": f"stream {s}"}})  # fmt: skip
             for r in self.records:
                 if r.device == dev:
                     events.append({
