@@ -82,3 +82,69 @@ def test_tile_mode():
     assert tile_mode(x[:, 1:], 64, 63, 64, 1) == (0, 1)  # base not 16-byte aligned
     assert tile_mode(x[:, ::2], 64, 32, 64, 2) == (0, 1)
     assert tile_mode(torch.empty(64, 63, dtype=torch.bfloat16), 64, 63, 63, 1) == (0, 1)
+
+
+_TRITON_TYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.int64: "i64",
+                 torch.int32: "i32", torch.uint8: "u8"}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gpu_paths_compile_for_sm90(dtype, monkeypatch):
+    """Every wrapper's CUDA launch, compiled for sm_90 by Triton and ptxas (no GPU needed)."""
+    from triton import compile as triton_compile
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    import torch_biren.kernels as K
+    from torch_biren.kernels import runtime
+
+    compiled = []
+
+    def compile_instead(kernel, grid, *args, **kwargs):
+        config = kernel._gpu_configs[-1] if kernel._gpu_configs else None
+        opts = dict(num_warps=kwargs.pop("num_warps", 4), num_stages=3)
+        if config:
+            kwargs.update(config.kwargs)
+            opts = dict(num_warps=config.num_warps, num_stages=config.num_stages)
+        fn = JITFunction(kernel.fn)
+        bound = dict(zip(fn.arg_names, args), **kwargs)
+        signature = {}
+        for name in fn.arg_names:
+            v = bound[name]
+            if name in kernel._constexprs:
+                signature[name] = "constexpr"
+            elif isinstance(v, torch.Tensor):
+                signature[name] = "*" + _TRITON_TYPES[v.dtype]
+            else:
+                signature[name] = "fp32" if isinstance(v, float) else "i32"
+        constexprs = {n: bound[n] for n in kernel._constexprs}
+        triton_compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32), options=opts)
+        compiled.append(kernel.fn.__name__)
+
+    monkeypatch.setattr(runtime.Kernel, "gpu", compile_instead)
+    for name in ["gemm", "attention", "rmsnorm", "rope", "swiglu", "softmax", "cross_entropy", "grouped_mm"]:
+        module = sys.modules[f"torch_biren.kernels.{name}"]
+        monkeypatch.setattr(module, "on_gpu", lambda t: True)
+        if hasattr(module, "_gpu_programs"):
+            monkeypatch.setattr(module, "_gpu_programs", lambda t, tiles: min(tiles, 8))
+
+    a, b = torch.randn(64, 32).to(dtype), torch.randn(32, 48).to(dtype)
+    K.mm(a, b, torch.empty(64, 48, dtype=dtype), c=torch.randn(48).to(dtype), alpha=0.5)
+    K.grouped_mm(a, torch.randn(2, 32, 48).to(dtype), torch.tensor([20, 64], dtype=torch.int32),
+                 torch.empty(64, 48, dtype=dtype))
+    q, kv = torch.randn(1, 4, 16, 64).to(dtype), torch.randn(1, 2, 16, 64).to(dtype)
+    o, lse = torch.empty_like(q), torch.empty(1, 4, 16)
+    K.attention_fwd(q, kv, kv, o, lse, causal=True, mask=torch.ones(16, 16, dtype=torch.bool))
+    K.attention_bwd(q, kv, kv, o, lse, o, torch.empty_like(q), torch.empty_like(kv), torch.empty_like(kv),
+                    mask=torch.zeros(1, 1, 1, 16).to(dtype))
+    x, w = torch.randn(8, 64).to(dtype), torch.randn(64).to(dtype)
+    K.rms_norm_fwd(x, w, torch.empty_like(x), rstd=torch.empty(8))
+    K.rms_norm_bwd(x, x, w, torch.empty_like(x), torch.empty_like(w), rstd=torch.empty(8))
+    K.rope_fwd(q, torch.randn(16, 64).to(dtype), torch.randn(16, 64).to(dtype), torch.empty_like(q))
+    K.swiglu_bwd(x, x, x, torch.empty_like(x), torch.empty_like(x))
+    K.softmax_fwd(x, torch.empty_like(x))
+    K.softmax_bwd(x, x, torch.empty_like(x))
+    target, lse8 = torch.randint(0, 64, (8, )), torch.empty(8)
+    K.cross_entropy_fwd(x, target, torch.empty(8, dtype=dtype), lse8, reduction="none")
+    K.cross_entropy_bwd(x, target, lse8, torch.ones(8, dtype=dtype), torch.empty_like(x), reduction="none")
+    assert len(compiled) == 13

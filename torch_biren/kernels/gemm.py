@@ -80,8 +80,8 @@ _mm = Kernel(_mm_kernel, GPU_CONFIGS, gpu_key=["M", "N", "K"])
 
 # Interpreter cost model (ms), fitted on a 2-core EPYC: per program and per K step (Python-level
 # tl ops), per element gathered or scattered, per float32 multiply-add in BLAS.
-_T_PROGRAM, _T_STEP, _T_ELEM, _T_FMA = 0.6, 0.4, 1.2e-5, 1e-8
-_MAX_TILE = 1 << 21  # elements: pointer arrays for a tile are 8 bytes each
+_T_PROGRAM, _T_STEP, _T_ELEM, _T_FMA = 1.0, 1.5, 1.1e-5, 2e-8
+_MAX_TILE = 1 << 20  # elements: Triton's largest block
 
 
 @functools.lru_cache(maxsize=4096)
