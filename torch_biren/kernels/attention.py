@@ -319,7 +319,8 @@ def attention_bwd(q, k, v, out, lse, dout, dq, dk, dv, *, mask=None, causal=Fals
     _bwd_dq.cpu((triton.cdiv(Lq, BM), B * H), *dq_args, Q_MODE=q_mode, KT_MODE=_mode(k, Dk, Lk, sk[3], sk[2], sk[:2]),
                 VT_MODE=_mode(v, Dv, Lk, sv[3], sv[2], sv[:2]), O_MODE=_mode(out, Lq, Dv, so[2], so[3], so[:2]),
                 DO_MODE=do_mode, DQ_MODE=_mode(dq, Lq, Dk, sdq[2], sdq[3], sdq[:2]), **modes)
-    _bwd_dkdv.cpu((triton.cdiv(Lk, BN), B * Hkv), *kv_args, Q_MODE=q_mode, K_MODE=_mode(k, Lk, Dk, sk[2], sk[3], sk[:2]),
+    _bwd_dkdv.cpu((triton.cdiv(Lk, BN), B * Hkv), *kv_args, Q_MODE=q_mode,
+                  K_MODE=_mode(k, Lk, Dk, sk[2], sk[3], sk[:2]),
                   V_MODE=_mode(v, Lk, Dv, sv[2], sv[3], sv[:2]), DO_MODE=do_mode,
                   DK_MODE=_mode(dk, Lk, Dk, sdk[2], sdk[3], sdk[:2]),
                   DV_MODE=_mode(dv, Lk, Dv, sdv[2], sdv[3], sdv[:2]), **modes)

@@ -38,8 +38,9 @@ def _gmm_kernel(x_ptr, w_ptr, offs_ptr, out_ptr, N, K, s_xm, s_xk, s_wg, s_wk, s
 
 
 # The GEMM configurations minus the program-order grouping (a group's rows are one program's loop).
-_gmm = Kernel(_gmm_kernel, [triton.Config({k: v for k, v in c.kwargs.items() if k != "GROUP_M"}, num_stages=c.num_stages,
-                                          num_warps=c.num_warps) for c in GPU_CONFIGS], gpu_key=["N", "K"])
+_GMM_CONFIGS = [triton.Config({k: v for k, v in c.kwargs.items() if k != "GROUP_M"}, num_stages=c.num_stages,
+                              num_warps=c.num_warps) for c in GPU_CONFIGS]
+_gmm = Kernel(_gmm_kernel, _GMM_CONFIGS, gpu_key=["N", "K"])
 
 
 def grouped_mm(x, w, offs, out):

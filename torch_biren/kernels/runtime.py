@@ -22,7 +22,8 @@ import triton.language as tl
 from triton.runtime import interpreter as _interp
 from triton.runtime.jit import JITFunction
 
-__all__ = ["Kernel", "device_fn", "on_gpu", "next_pow2", "row_layout", "tile_mode", "load_tile", "store_tile", "to_f32", "from_f32"]
+__all__ = ["Kernel", "device_fn", "on_gpu", "next_pow2", "row_layout", "tile_mode", "load_tile", "store_tile",
+           "to_f32", "from_f32"]
 
 
 def device_fn(fn):
@@ -218,7 +219,8 @@ def _unpack(w, DT: tl.constexpr, PACK: tl.constexpr):
 def _pack(x, BR: tl.constexpr, BC: tl.constexpr, PACK: tl.constexpr):
     if PACK == 2:
         lo, hi = x.reshape(BR, BC // 2, 2).split()
-        w = lo.to(tl.int32, bitcast=True).to(tl.uint32).to(tl.int64) | (hi.to(tl.int32, bitcast=True).to(tl.int64) << 32)
+        w = lo.to(tl.int32, bitcast=True).to(tl.uint32).to(tl.int64)
+        w = w | (hi.to(tl.int32, bitcast=True).to(tl.int64) << 32)
     else:
         p, q = x.reshape(BR, BC // 4, 2, 2).split()
         e0, e2 = p.split()
