@@ -16,8 +16,9 @@ def _register():
     import torch
 
     from . import _C  # registers the device's kernels, guard, hooks, allocator
+    from .ops import PYTHON_OPS
 
-    _C._register_direct_fallbacks()
+    _C._register_direct_fallbacks(PYTHON_OPS)
 
     if torch._C._get_privateuse1_backend_name() != "biren":
         torch.utils.rename_privateuse1_backend("biren")

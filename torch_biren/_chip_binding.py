@@ -31,5 +31,5 @@ def device_properties(cls):
         minor=c.capability[1],
         warp_size=int(c.warp_size),
         memory_mode=c.mode,
-        svi_instances=int(c.instances),
+        svi_instances=int(c.svi),
     )

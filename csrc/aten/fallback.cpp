@@ -371,7 +371,7 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
 
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) { run_on_cpu(op, stack, op); }
 
-int register_direct_fallbacks() {
+int register_direct_fallbacks(const std::vector<std::string>& except) {
   // Structured ops reach a backend through a generic composite (meta function, allocation, then the
   // out= kernel): for a fallback that runs CPU kernels that means shape inference twice. Sending the
   // functional and in-place forms straight to the CPU kernel halves the overhead of tiny ops. Ops
@@ -391,6 +391,7 @@ int register_direct_fallbacks() {
           op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd)))
       continue;
     std::string full = name.overload_name.empty() ? name.name.substr(6) : name.name.substr(6) + "." + name.overload_name;
+    if (std::find(except.begin(), except.end(), full) != except.end()) continue;
     lib->impl(full.c_str(), torch::CppFunction::makeFromBoxedFunction<&cpu_fallback>());
     ++n;
   }

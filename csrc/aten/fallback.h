@@ -33,6 +33,6 @@ void reset_op_counts();
 void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op);
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
 // Registers the fallback directly for structured ops (see the .cpp); returns how many.
-int register_direct_fallbacks();
+int register_direct_fallbacks(const std::vector<std::string>& except);
 
 }  // namespace biren

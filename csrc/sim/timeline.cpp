@@ -69,9 +69,18 @@ void set_params(Params p) {
 const Params& params() { return current; }
 
 double mem_efficiency(double bytes) {
-  for (auto& [min_bytes, eff] : current.mem_eff)
-    if (bytes >= min_bytes) return eff;
-  return current.mem_eff.empty() ? 1.0 : current.mem_eff.back().second;
+  // Rows joined by straight lines (flat beyond the ends): a step table would make an op just above
+  // a threshold finish sooner than one just below it.
+  const auto& t = current.mem_eff;  // largest min_bytes first
+  if (t.empty()) return 1.0;
+  if (bytes >= t.front().first) return t.front().second;
+  for (size_t i = 1; i < t.size(); ++i) {
+    if (bytes < t[i].first) continue;
+    auto [hi_b, hi_e] = t[i - 1];
+    auto [lo_b, lo_e] = t[i];
+    return lo_e + (hi_e - lo_e) * (bytes - lo_b) / (hi_b - lo_b);
+  }
+  return t.back().second;
 }
 
 Cost generic_cost(double flops, double bytes, bool fp64) {

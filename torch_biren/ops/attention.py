@@ -1,0 +1,104 @@
+"""scaled_dot_product_attention on biren: PyTorch routes it (F.scaled_dot_product_attention, HF's
+"sdpa" attention) to the overrideable fused-attention ops, which run the flash-style Triton kernels:
+causal, boolean or additive masks, custom scale, GQA/MQA without repeating K/V, q·k and v head dims
+that differ (MLA). Dropout goes to PyTorch's math path."""
+
+import math
+
+import torch
+
+from .. import kernels
+from ._common import charge, empty, same_device, use_triton, view
+
+MATH, OVERRIDEABLE = 0, 4  # torch.nn.attention.SDPBackend
+
+
+def fused_sdp_choice(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    ok = dropout_p == 0.0 and q.dim() == 4 and k.dim() == 4 and v.dim() == 4 and q.shape[1] % k.shape[1] == 0
+    return OVERRIDEABLE if ok else MATH
+
+
+def _reference_scores(q, k, v, mask, causal, scale):
+    """Float32 scores of the reference path (materialised: this is the reference, not the kernel)."""
+    group = q.shape[1] // k.shape[1]
+    kf = k.float().repeat_interleave(group, dim=1)
+    vf = v.float().repeat_interleave(group, dim=1)
+    s = torch.matmul(q.float(), kf.transpose(-1, -2)) * scale
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask.float()
+    if causal:
+        lq, lk = s.shape[-2:]
+        s = s.masked_fill(~torch.ones(lq, lk, dtype=torch.bool).tril(), float("-inf"))
+    return s, kf, vf, group
+
+
+def _reference_fwd(q, k, v, out, lse, mask, causal, scale):
+    s, _, vf, _ = _reference_scores(q, k, v, mask, causal, scale)
+    lse.copy_(torch.logsumexp(s, -1))
+    p = torch.exp(s - lse.unsqueeze(-1)).nan_to_num(0.0)
+    out.copy_(torch.matmul(p, vf))
+
+
+def _reference_bwd(q, k, v, out, lse, dout, dq, dk, dv, mask, causal, scale):
+    s, kf, vf, group = _reference_scores(q, k, v, mask, causal, scale)
+    p = torch.exp(s - lse.float().unsqueeze(-1)).nan_to_num(0.0)
+    do = dout.float()
+    dvf = torch.matmul(p.transpose(-1, -2), do)
+    dp = torch.matmul(do, vf.transpose(-1, -2))
+    ds = p * (dp - (do * out.float()).sum(-1, keepdim=True))
+    dq.copy_(torch.matmul(ds, kf) * scale)
+    b, hkv = k.shape[0], k.shape[1]
+    dkf = torch.matmul(ds.transpose(-1, -2), q.float()) * scale
+    dk.copy_(dkf.view(b, hkv, group, *dkf.shape[2:]).sum(2))
+    dv.copy_(dvf.view(b, hkv, group, *dvf.shape[2:]).sum(2))
+    return ds
+
+
+def _scale(q, scale):
+    return scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
+
+
+def sdpa_forward(q, k, v, attn_bias=None, dropout_p=0.0, is_causal=False, return_debug_mask=False, *, scale=None):
+    device = same_device("aten::scaled_dot_product_attention", query=q, key=k, value=v, attn_mask=attn_bias)
+    b, h, lq, lk = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
+    out = empty((b, h, lq, v.shape[-1]), q)
+    lse = empty((b, h, lq), q, torch.float32)
+    sc = _scale(q, scale)
+    if use_triton(q, k, v):
+        kernels.attention_fwd(view(q), view(k), view(v), view(out), view(lse), mask=view(attn_bias), causal=is_causal,
+                              scale=sc)
+    else:
+        _reference_fwd(view(q), view(k), view(v), view(out), view(lse), view(attn_bias), is_causal, sc)
+    charge("aten::_scaled_dot_product_fused_attention_overrideable",
+           (q, k, v, attn_bias, dropout_p, is_causal, return_debug_mask, scale), device)
+    none = torch.empty(0, device=q.device)
+    return out, lse, none, none, lq, lk, none, none, none
+
+
+def sdpa_backward(grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_seq_q, cum_seq_k, max_q, max_k,
+                  dropout_p, is_causal, philox_seed, philox_offset, *, scale=None):
+    device = same_device("aten::scaled_dot_product_attention_backward", grad_out=grad_out, query=q, key=k, value=v)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    sc = _scale(q, scale)
+    want_bias = bool(grad_input_mask[3]) and attn_bias is not None
+    dbias = None
+    if use_triton(q, k, v) and not want_bias:
+        kernels.attention_bwd(view(q), view(k), view(v), view(out), view(lse), view(grad_out), view(dq), view(dk),
+                              view(dv), mask=view(attn_bias), causal=is_causal, scale=sc)
+    else:
+        ds = _reference_bwd(view(q), view(k), view(v), view(out), view(lse), view(grad_out), view(dq), view(dk),
+                            view(dv), view(attn_bias), is_causal, sc)
+        if want_bias:
+            dbias = empty(attn_bias.shape, attn_bias)
+            view(dbias).copy_(ds.sum_to_size(attn_bias.shape))
+    charge("aten::_scaled_dot_product_fused_attention_overrideable_backward",
+           (grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_seq_q, cum_seq_k, max_q, max_k, dropout_p,
+            is_causal, philox_seed, philox_offset, scale), device)
+    return dq, dk, dv, dbias
+
+
+IMPLS = {
+    "_fused_sdp_choice": fused_sdp_choice,
+    "_scaled_dot_product_fused_attention_overrideable": sdpa_forward,
+    "_scaled_dot_product_fused_attention_overrideable_backward": sdpa_backward,
+}
