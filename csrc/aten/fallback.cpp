@@ -166,8 +166,10 @@ struct Bridge {
   }
 
   // Brings a CPU result back to the device: a view of an argument stays a view, new memory is adopted.
-  at::Tensor to_biren(const at::Tensor& r) {
+  at::Tensor to_biren(const at::Tensor& r, const OpInfo& info) {
     if (!r.defined() || !r.device().is_cpu()) return r;
+    TORCH_CHECK_NOT_IMPLEMENTED(r.layout() == c10::kStrided, "biren supports only strided (dense) tensors; ",
+                                info.name, " produced a ", r.layout(), " tensor");
     if (r._is_zerotensor()) return at::zeros(r.sizes(), r.options().device(c10::Device(c10::DeviceType::PrivateUse1, device)));
     auto* impl = r.has_storage() ? r.storage().unsafeGetStorageImpl() : nullptr;
     for (auto& e : entries)
@@ -176,11 +178,11 @@ struct Bridge {
     return adopt_result(r, device);
   }
 
-  c10::IValue back(const c10::IValue& v) {
-    if (v.isTensor()) return to_biren(v.toTensor());
+  c10::IValue back(const c10::IValue& v, const OpInfo& info) {
+    if (v.isTensor()) return to_biren(v.toTensor(), info);
     if (v.isTensorList()) {
       c10::List<at::Tensor> out;
-      for (const at::Tensor& t : v.toTensorList()) out.push_back(to_biren(t));
+      for (const at::Tensor& t : v.toTensorList()) out.push_back(to_biren(t, info));
       return out;
     }
     return v;
@@ -356,7 +358,7 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
       for (auto& m : mutated)
         if (static_cast<int>(m.arg) == a) v = m.biren;
     } else {
-      v = bridge.back(v);
+      v = bridge.back(v, info);
     }
     out_bytes += result_bytes(v, max_numel, fp64);
   }
