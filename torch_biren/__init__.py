@@ -32,7 +32,7 @@ def _register():
     from . import _chip_binding
 
     _chip_binding.install()
-    from . import ops
+    from . import ops, profiler  # noqa: F401  (torch_biren.profiler is public)
 
     ops.install()
 

@@ -1,6 +1,8 @@
-// Ops a naive fallback gets wrong or cannot reach: convolution's overrideable entry points and
-// integer histc (HF MoE routers count tokens per expert with it; CPU histc takes floats only).
+// Ops a naive fallback gets wrong or cannot reach: convolution's overrideable entry points, the
+// attention backend choice (a DispatchStub, not an op), and integer histc (HF MoE routers count
+// tokens per expert with it; CPU histc takes floats only).
 #include <ATen/ATen.h>
+#include <ATen/native/transformers/attention.h>
 #include <torch/library.h>
 
 #include "../runtime/stream.h"
@@ -51,6 +53,16 @@ at::Tensor histc(const at::Tensor& self, int64_t bins, const at::Scalar& min, co
 
 }  // namespace
 
+// SDPA on biren takes the fused "overrideable" attention ops (the Triton flash kernels, registered
+// from Python) unless dropout asks for PyTorch's math path.
+int64_t fused_sdp_choice(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         const std::optional<at::Tensor>&, double dropout_p, bool, std::optional<double>, bool) {
+  constexpr int64_t kMath = 0, kOverrideable = 4;  // sdp::SDPBackend
+  bool ok = dropout_p == 0.0 && q.dim() == 4 && k.dim() == 4 && v.dim() == 4 && k.size(1) > 0 &&
+            q.size(1) % k.size(1) == 0;
+  return ok ? kOverrideable : kMath;
+}
+
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("convolution_overrideable", torch::CppFunction::makeFromBoxedFunction<&convolution_overrideable>());
   m.impl("convolution_backward_overrideable", convolution_backward_overrideable);
@@ -58,3 +70,7 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
 }
 
 }  // namespace biren
+
+namespace at::native {
+REGISTER_PRIVATEUSE1_DISPATCH(_fused_sdp_choice_stub, &biren::fused_sdp_choice);
+}

@@ -9,9 +9,10 @@ import torch
 from . import attention, gemm, moe, norms
 from ._common import clear_memo, mode, _set_mode
 from .fused import cross_entropy, grouped_mm, rms_norm, rope, softmax, swiglu
+from .hf import patch_model
 
 __all__ = ["rms_norm", "rope", "swiglu", "softmax", "cross_entropy", "grouped_mm", "set_kernels", "kernels_mode",
-           "PYTHON_OPS"]
+           "patch_model", "PYTHON_OPS"]
 
 # Ops with a Python kernel on biren; the C++ runtime leaves them alone.
 PYTHON_OPS = [*gemm.IMPLS, *attention.IMPLS, *norms.IMPLS, *moe.IMPLS]

@@ -10,12 +10,7 @@ import torch
 from .. import kernels
 from ._common import charge, empty, same_device, use_triton, view
 
-MATH, OVERRIDEABLE = 0, 4  # torch.nn.attention.SDPBackend
-
-
-def fused_sdp_choice(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    ok = dropout_p == 0.0 and q.dim() == 4 and k.dim() == 4 and v.dim() == 4 and q.shape[1] % k.shape[1] == 0
-    return OVERRIDEABLE if ok else MATH
+# The backend choice (overrideable unless dropout) is a DispatchStub, registered in csrc/aten/extras.cpp.
 
 
 def _reference_scores(q, k, v, mask, causal, scale):
@@ -98,7 +93,6 @@ def sdpa_backward(grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_s
 
 
 IMPLS = {
-    "_fused_sdp_choice": fused_sdp_choice,
     "_scaled_dot_product_fused_attention_overrideable": sdpa_forward,
     "_scaled_dot_product_fused_attention_overrideable_backward": sdpa_backward,
 }
