@@ -90,6 +90,8 @@ PYBIND11_MODULE(_C, m) {
     return cpu_view(t);
   });
 
+  m.def("_set_fp64_exempt", &set_fp64_exempt);
+
   // Simulated time
   m.def("_sim_set_params", &set_params);
   m.def("_sim_generic_cost", [](double flops, double bytes, bool fp64) { return cost_tuple(sim::generic_cost(flops, bytes, fp64)); },

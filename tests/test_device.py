@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import run_python
+from subprocess_run import run_python
 
 
 def test_device_count_and_properties():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import run_python
+from subprocess_run import run_python
 
 
 def test_numpy_on_device_tensor():
@@ -39,3 +39,9 @@ def test_device_mismatch_message_names_the_argument():
     with pytest.raises(RuntimeError, match=r"when checking argument 'mat2' of aten::mm"):
         torch.mm(a, torch.ones(2, 2))
     assert torch.mm(a, a).sum().item() == 8.0
+
+
+def test_printing_uses_no_fp64_of_the_users():
+    r = run_python("import torch, warnings; warnings.simplefilter('error'); print(torch.arange(3.0, device='biren'))",
+                   env={"TORCH_BIREN_FP64": "error"})
+    assert r.stdout.strip() == "tensor([0., 1., 2.], device='biren:0')", r.stderr

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import torch_biren
-from conftest import run_python
+from subprocess_run import run_python
 
 
 def B(t):

@@ -12,6 +12,14 @@ __all__ = ["fallback_ops", "op_counts", "reset_op_counts", "set_fallback_policy"
 _load_error = None
 
 
+def _autoload():
+    """Entry point for torch's device-backend autoloading; importing the package does the work.
+
+    Defined before anything imports torch: `import torch_biren` first imports torch, whose
+    autoloading then finds this package half-initialised and calls this."""
+
+
+
 def _register():
     import torch
 
@@ -32,7 +40,9 @@ def _register():
     from . import _chip_binding
 
     _chip_binding.install()
-    from . import ops, profiler  # noqa: F401  (torch_biren.profiler is public)
+    from . import _printing, ops, profiler  # noqa: F401  (torch_biren.profiler is public)
+
+    _printing.install()
 
     ops.install()
 
@@ -47,10 +57,6 @@ except Exception as err:  # noqa: BLE001 - a broken plugin must not break torch
         RuntimeWarning,
         stacklevel=2,
     )
-
-
-def _autoload():
-    """Entry point for torch's device-backend autoloading; importing the package did the work."""
 
 
 def load_error():

@@ -17,5 +17,7 @@ at::Tensor adopt_result(const at::Tensor& cpu, c10::DeviceIndex device);
 
 // TORCH_BIREN_FP64 policy; called wherever a float64 tensor comes to exist on the device.
 void check_fp64(c10::ScalarType dtype);
+// Tensor printing formats through float64 temporaries; they are not the user's float64.
+void set_fp64_exempt(bool on);
 
 }  // namespace biren

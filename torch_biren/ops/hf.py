@@ -35,9 +35,11 @@ def _patch_rope(modeling):
     if original is None or getattr(original, "_biren", False):
         return
 
-    def apply_rotary_pos_emb(q, k, cos, sin, position_ids=None, unsqueeze_dim=1):
+    def apply_rotary_pos_emb(q, k, cos, sin, *args, **kwargs):
+        # HF's signature varies by version ((..., position_ids, unsqueeze_dim) or (..., unsqueeze_dim)).
+        unsqueeze_dim = kwargs.get("unsqueeze_dim", args[-1] if args else 1)
         if q.device.type != "biren" or unsqueeze_dim != 1:
-            return original(q, k, cos, sin, position_ids, unsqueeze_dim)
+            return original(q, k, cos, sin, *args, **kwargs)
         return fused.rope(q, k, cos, sin)
 
     apply_rotary_pos_emb._biren = True
