@@ -5,6 +5,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -27,7 +28,7 @@ struct OpInfo {
   bool modelled = false;
   bool warned = false;
   bool cpu_args_allowed = false;  // ops CUDA also lets take CPU index tensors
-  int64_t counts[kKinds] = {};
+  std::atomic<int64_t> counts[kKinds] = {};
   std::vector<size_t> generator_args;
   std::vector<size_t> mutable_args;
   std::vector<int> return_alias;  // per return: index of the mutable argument it returns, or -1
@@ -64,7 +65,19 @@ bool is_generator_type(const c10::TypePtr& t) {
   return false;
 }
 
+OpInfo& info_for_locked(const c10::FunctionSchema& schema);
+
+// Per-thread memo of schema -> info, so the hot path takes no lock.
 OpInfo& info_for(const c10::FunctionSchema& schema) {
+  thread_local std::unordered_map<const void*, OpInfo*> seen;
+  auto it = seen.find(&schema);
+  if (it != seen.end()) return *it->second;
+  OpInfo& info = info_for_locked(schema);
+  seen.emplace(&schema, &info);
+  return info;
+}
+
+OpInfo& info_for_locked(const c10::FunctionSchema& schema) {
   std::lock_guard<std::mutex> g(mu);
   auto it = infos.find(&schema);
   if (it != infos.end()) return it->second;
@@ -296,7 +309,8 @@ std::map<std::string, std::map<std::string, int64_t>> op_counts() {
 
 void reset_op_counts() {
   std::lock_guard<std::mutex> g(mu);
-  for (auto& kv : by_name) std::fill(std::begin(kv.second->counts), std::end(kv.second->counts), 0);
+  for (auto& kv : by_name)
+    for (auto& c : kv.second->counts) c = 0;
 }
 
 void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op) {
@@ -365,10 +379,7 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
   if (!info.modelled) cost = sim::generic_cost(max_numel, bridge.in_bytes + out_bytes, fp64);
   auto kind = info.modelled ? sim::Kind::Native : sim::Kind::Fallback;
   sim::charge(current_stream(bridge.device), info.name, kind, cost);
-  {
-    std::lock_guard<std::mutex> g(mu);
-    info.counts[static_cast<int>(kind)]++;
-  }
+  info.counts[static_cast<int>(kind)]++;
 }
 
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) { run_on_cpu(op, stack, op); }

@@ -8,7 +8,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
-#include <unordered_map>
+#include <memory>
 #include <vector>
 
 #include "device.h"
@@ -25,7 +25,8 @@ constexpr size_t kSmallRound = 512;
 constexpr size_t kLargeRound = 128 << 10;  // larger ones round to 128 KiB
 constexpr size_t kAlign = 64;
 
-struct Block {
+struct Block {  // the DataPtr's context
+  void* ptr;
   c10::DeviceIndex device;
   size_t size;       // bytes reserved
   size_t requested;  // bytes asked for
@@ -40,7 +41,6 @@ struct PerDevice {
 
 std::mutex mu;
 std::vector<PerDevice> devices;
-std::unordered_map<void*, Block> live;
 size_t card_capacity = size_t(65024) << 20;  // BR166 [R], replaced by the chip file at import
 
 PerDevice& dev(c10::DeviceIndex d) {
@@ -119,12 +119,10 @@ void reserve(c10::DeviceIndex d, size_t size, size_t requested) {
   if (s.reserved_bytes[0].current + size > limit(d)) out_of_memory(d, requested);
 }
 
-void free_block(void* ptr) {
+void free_block(void* ctx) {
+  std::unique_ptr<Block> owned(static_cast<Block*>(ctx));
+  Block& b = *owned;
   std::lock_guard<std::mutex> g(mu);
-  auto it = live.find(ptr);
-  TORCH_INTERNAL_ASSERT(it != live.end(), "biren: freeing unknown device pointer");
-  Block b = std::move(it->second);
-  live.erase(it);
   auto& pd = dev(b.device);
   int pool = pool_of(b.size);
   bump(pd.stats.allocated_bytes, pool, b.size, false);
@@ -137,12 +135,14 @@ void free_block(void* ptr) {
     bump(pd.stats.segment, pool, 1, false);
     return;
   }
-  pd.cached.emplace(b.size, ptr);
+  pd.cached.emplace(b.size, b.ptr);
 }
 
-void delete_device_ptr(void* ptr) { free_block(ptr); }
+void delete_device_ptr(void* ctx) {
+  if (ctx != nullptr) free_block(ctx);
+}
 
-void account_live(c10::DeviceIndex d, void* ptr, size_t size, size_t requested, c10::Storage adopted) {
+Block* account_live(c10::DeviceIndex d, void* ptr, size_t size, size_t requested, c10::Storage adopted) {
   auto& pd = dev(d);
   int pool = pool_of(size);
   bump(pd.stats.allocated_bytes, pool, size, true);
@@ -150,7 +150,7 @@ void account_live(c10::DeviceIndex d, void* ptr, size_t size, size_t requested, 
   bump(pd.stats.requested_bytes, pool, requested, true);
   bump(pd.stats.allocation, pool, 1, true);
   bump(pd.stats.active, pool, 1, true);
-  live.emplace(ptr, Block{d, size, requested, std::move(adopted)});
+  return new Block{ptr, d, size, requested, std::move(adopted)};
 }
 
 }  // namespace
@@ -187,8 +187,7 @@ c10::DataPtr DeviceMemory::allocate_on(c10::DeviceIndex d, size_t nbytes) {
     bump(pd.stats.reserved_bytes, pool, size, true);
     bump(pd.stats.segment, pool, 1, true);
   }
-  account_live(d, ptr, size, nbytes, {});
-  return c10::DataPtr(ptr, ptr, &delete_device_ptr, device);
+  return c10::DataPtr(ptr, account_live(d, ptr, size, nbytes, {}), &delete_device_ptr, device);
 }
 
 c10::DataPtr DeviceMemory::adopt(const c10::Storage& cpu_storage, c10::DeviceIndex d) {
@@ -202,16 +201,11 @@ c10::DataPtr DeviceMemory::adopt(const c10::Storage& cpu_storage, c10::DeviceInd
   auto& pd = dev(d);
   bump(pd.stats.reserved_bytes, pool, size, true);
   bump(pd.stats.segment, pool, 1, true);
-  account_live(d, ptr, size, size, cpu_storage);
-  return c10::DataPtr(ptr, ptr, &delete_device_ptr, device);
+  return c10::DataPtr(ptr, account_live(d, ptr, size, size, cpu_storage), &delete_device_ptr, device);
 }
 
-bool DeviceMemory::owns(const void* ptr) {
-  std::lock_guard<std::mutex> g(mu);
-  return live.count(const_cast<void*>(ptr)) > 0;
-}
-
-c10::DeleterFnPtr DeviceMemory::raw_deleter() const { return &delete_device_ptr; }
+// Contexts are blocks, not the data pointer, so raw_allocate (which hands out the pointer alone) is unsupported.
+c10::DeleterFnPtr DeviceMemory::raw_deleter() const { return nullptr; }
 
 void DeviceMemory::copy_data(void* dest, const void* src, std::size_t count) const {
   std::memcpy(dest, src, count);

@@ -22,7 +22,6 @@ class DeviceMemory final : public c10::DeviceAllocator {
 
   // Takes over memory a CPU kernel allocated for an op's output, so the result needs no copy.
   c10::DataPtr adopt(const c10::Storage& cpu_storage, c10::DeviceIndex device);
-  bool owns(const void* ptr);
 
   void set_capacity(size_t bytes);  // per device, from the chip
   size_t capacity(c10::DeviceIndex device);

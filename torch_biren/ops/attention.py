@@ -27,14 +27,41 @@ def _reference_scores(q, k, v, mask, causal, scale):
     return s, kf, vf, group
 
 
+def _expand(k, v, group):
+    return (k, v) if group == 1 else (k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1))
+
+
+def _cpu_flash_ok(q, k, v, mask):
+    # PyTorch's CPU flash kernels: same head dim for q·k and v, masks of the query dtype or bool.
+    return q.shape[-1] == v.shape[-1] and q.dtype == k.dtype == v.dtype and (
+        mask is None or mask.dtype in (torch.bool, q.dtype))
+
+
 def _reference_fwd(q, k, v, out, lse, mask, causal, scale):
+    if _cpu_flash_ok(q, k, v, mask):
+        kx, vx = _expand(k, v, q.shape[1] // k.shape[1])
+        o, l = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kx, vx, 0.0, causal, attn_mask=mask,
+                                                                          scale=scale)
+        out.copy_(o)
+        lse.copy_(l)
+        return
     s, _, vf, _ = _reference_scores(q, k, v, mask, causal, scale)
     lse.copy_(torch.logsumexp(s, -1))
     p = torch.exp(s - lse.unsqueeze(-1)).nan_to_num(0.0)
     out.copy_(torch.matmul(p, vf))
 
 
-def _reference_bwd(q, k, v, out, lse, dout, dq, dk, dv, mask, causal, scale):
+def _reference_bwd(q, k, v, out, lse, dout, dq, dk, dv, mask, causal, scale, need_ds=False):
+    group = q.shape[1] // k.shape[1]
+    if _cpu_flash_ok(q, k, v, mask) and not need_ds:
+        kx, vx = _expand(k, v, group)
+        gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+            dout, q, kx, vx, out, lse, 0.0, causal, attn_mask=mask, scale=scale)
+        b, hkv = k.shape[0], k.shape[1]
+        dq.copy_(gq)
+        dk.copy_(gk.view(b, hkv, group, *gk.shape[2:]).sum(2))
+        dv.copy_(gv.view(b, hkv, group, *gv.shape[2:]).sum(2))
+        return None
     s, kf, vf, group = _reference_scores(q, k, v, mask, causal, scale)
     p = torch.exp(s - lse.float().unsqueeze(-1)).nan_to_num(0.0)
     do = dout.float()
@@ -82,7 +109,7 @@ def sdpa_backward(grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_s
                               view(dv), mask=view(attn_bias), causal=is_causal, scale=sc)
     else:
         ds = _reference_bwd(view(q), view(k), view(v), view(out), view(lse), view(grad_out), view(dq), view(dk),
-                            view(dv), view(attn_bias), is_causal, sc)
+                            view(dv), view(attn_bias), is_causal, sc, need_ds=want_bias)
         if want_bias:
             dbias = empty(attn_bias.shape, attn_bias)
             view(dbias).copy_(ds.sum_to_size(attn_bias.shape))

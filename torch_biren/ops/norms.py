@@ -83,7 +83,7 @@ def softmax_backward(grad_output, output, dim, input_dtype):
     if use_triton(grad_output, output) and output.dim() > 0 and _last_dim(output, dim):
         kernels.softmax_bwd(view(grad_output), view(output), view(dx))
     else:
-        torch.ops.aten._softmax_backward_data.out(view(grad_output), view(output), dim, input_dtype, out=view(dx))
+        torch.ops.aten._softmax_backward_data.out(view(grad_output), view(output), dim, input_dtype, grad_input=view(dx))
     charge("aten::_softmax_backward_data", (grad_output, output, dim, input_dtype), device)
     return dx
 
