@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from . import coverage, data, flops, patches, zoo
+from . import coverage, data, flops, zoo
 
 RUNGS = {"L0": "to device", "L1": "forward", "L2": "backward + AdamW step", "L3": "training run",
          "L4": "greedy generate"}  # fmt: skip
@@ -75,7 +75,7 @@ class Options:
     lr: float = 3e-3
     seed: int = 0
     overrides: dict = field(default_factory=dict)
-    adapt: bool = True  # apply torch_biren.adapt.patches to the device model
+    adapt: bool = True  # route the device model's RMSNorm/SwiGLU/RoPE to fused kernels (torch_biren.ops.patch_model)
     chip: str | None = None  # None: the process's chip (TORCH_BIREN_CHIP, default BR166)
     baseline: str | None = None  # also time the training step on this chip (e.g. "H100")
     device: str = "biren:0"
@@ -86,6 +86,21 @@ class Options:
         for name in ("steps", "batch", "seq", "gen_tokens"):
             if getattr(self, name) < 1:
                 raise zoo.ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+
+
+_ADAPTATIONS = {
+    "rms_norm": "RMSNorm modules -> F.rms_norm (fused kernel)",
+    "swiglu": "SwiGLU MLPs -> torch_biren.ops.swiglu",
+    "rope": "rotate-half RoPE -> torch_biren.ops.rope",
+}
+
+
+def _adapt(model):
+    """The vendor-side model adaptation (torch_biren.ops.patch_model): [(name, what, modules)]."""
+    from .. import ops
+
+    done = ops.patch_model(model)
+    return [(k, _ADAPTATIONS.get(k, k), n) for k, n in done.items() if n]
 
 
 class _Phase:
@@ -157,7 +172,7 @@ class Ladder:
         self.cpu = zoo.build(o.model, seed=o.seed, **o.overrides)
         self.init = {k: v.clone() for k, v in self.cpu.state_dict().items()}
         dev = copy.deepcopy(self.cpu)
-        self.adaptations = patches.apply(dev) if o.adapt else []
+        self.adaptations = _adapt(dev) if o.adapt else []
         self._side("biren")
         self.dev = dev.to(o.device)
         self._sync()
