@@ -86,11 +86,9 @@ def _fwd_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, mask_ptr,
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
         m_i = m_new
-    if MASK != 0:
+    if MASK != 0:  # rows that saw no key: out = 0 / 1, lse = -inf
         l_i = tl.where(l_i == 0.0, 1.0, l_i)
-        lse = tl.where(m_i == float("-inf"), float("-inf"), (m_i + tl.log2(l_i)) * 0.6931471805599453)
-    else:
-        lse = (m_i + tl.log2(l_i)) * 0.6931471805599453
+    lse = (m_i + tl.log2(l_i)) * 0.6931471805599453
     o_ptr += b * s_ob + h * s_oh
     store_tile(o_ptr, from_f32(acc / l_i[:, None], o_ptr.dtype.element_ty, CPU), Lq, Dv, s_om, s_od, off_m, 0, BM,
                BDV, O_MODE, 1)

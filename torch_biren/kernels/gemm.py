@@ -82,6 +82,7 @@ _mm = Kernel(_mm_kernel, GPU_CONFIGS, gpu_key=["M", "N", "K"])
 # tl ops), per element gathered or scattered, per float32 multiply-add in BLAS.
 _T_PROGRAM, _T_STEP, _T_ELEM, _T_FMA = 1.0, 1.5, 1.1e-5, 2e-8
 _MAX_TILE = 1 << 20  # elements: Triton's largest block
+_BIG_DOT = 1 << 27  # multiply-adds from which a block's dot gets all of OpenBLAS's threads
 
 
 @functools.lru_cache(maxsize=4096)
@@ -103,6 +104,10 @@ def cpu_blocks(M, N, K, batch):
                 if best is None or cost < best[0]:
                     best = (cost, bm, bn, bk)
     return best[1:]
+
+
+def blas_threads(BM, BN, BK):
+    return None if BM * BN * BK >= _BIG_DOT else 1
 
 
 def _strides3(t):
@@ -156,7 +161,7 @@ def mm(a, b, out, *, c=None, bias=None, alpha=1.0, beta=1.0):
     c_mode, c_pack = tile_mode(c3, 1 if flags["C_ROW"] else M, N, s_cm, s_cn, (s_cb, ) * batch, BM * BN)
     _mm.cpu((triton.cdiv(M, BM) * triton.cdiv(N, BN), B), *args, BM=BM, BN=BN, BK=BK, GROUP_M=1,
             A_MODE=a_mode, A_PACK=a_pack, B_MODE=b_mode, B_PACK=b_pack, C_MODE=c_mode, C_PACK=c_pack,
-            O_MODE=o_mode, O_PACK=o_pack, CPU=True, **flags)
+            O_MODE=o_mode, O_PACK=o_pack, CPU=True, blas_threads=blas_threads(BM, BN, BK), **flags)
 
 
 def linear(x, weight, out, bias=None):

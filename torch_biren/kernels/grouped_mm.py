@@ -8,7 +8,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .gemm import GPU_CONFIGS, cpu_blocks
+from .gemm import GPU_CONFIGS, blas_threads, cpu_blocks
 from .runtime import Kernel, from_f32, load_tile, next_pow2, on_gpu, store_tile, tile_mode, to_f32
 
 __all__ = ["grouped_mm"]
@@ -68,4 +68,5 @@ def grouped_mm(x, w, offs, out):
     o_mode, o_pack = tile_mode(out, T, N, *out.stride(), (), BM * BN)
     o_mode, o_pack = (o_mode, o_pack) if o_mode == 1 else (0, 1)
     _gmm.cpu((triton.cdiv(N, BN), G), x, w, offs, out, N, K, *strides, BM=BM, BN=BN, BK=BK, X_MODE=x_mode,
-             X_PACK=x_pack, W_MODE=w_mode, W_PACK=w_pack, O_MODE=o_mode, O_PACK=o_pack, PRECISION=precision, CPU=True)
+             X_PACK=x_pack, W_MODE=w_mode, W_PACK=w_pack, O_MODE=o_mode, O_PACK=o_pack, PRECISION=precision, CPU=True,
+             blas_threads=blas_threads(BM, BN, BK))

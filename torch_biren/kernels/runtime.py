@@ -116,18 +116,20 @@ class Kernel:
             return jitted
         return triton.autotune(configs=self._gpu_configs, key=self._gpu_key)(jitted)
 
-    def cpu(self, grid, *args, **kwargs):
-        """Interpret every program of `grid` on the tensors in place (their memory must be host memory)."""
+    def cpu(self, grid, *args, blas_threads=1, **kwargs):
+        """Interpret every program of `grid` on the tensors in place (their memory must be host memory).
+
+        tl.dot runs numpy.matmul: blas_threads=None leaves OpenBLAS its threads, worth it for big
+        blocks only; on small ones thread hand-offs (and busy cores) cost far more than they gain.
+        """
         fn = self._interpreted.rewrite()
         bound = inspect.getcallargs(self.fn, *args, **kwargs)
         grid = tuple(grid) + (1, ) * (3 - len(grid))
         patch = _lang_patch()
-        blas_threads = _blas_threads_setter()
+        set_threads = _blas_threads_setter() if blas_threads else None
         with _interp_lock:
             patch.apply()
-            # tl.dot runs numpy.matmul: multi-threaded OpenBLAS on interpreter-sized blocks loses
-            # far more to thread hand-offs (and to busy cores) than it gains
-            previous = blas_threads(1) if blas_threads else None
+            previous = set_threads(blas_threads) if set_threads else None
             try:
                 bound = {k: v if k in self._constexprs else _interp._implicit_cvt(v) for k, v in bound.items()}
                 _interp.interpreter_builder.set_grid_dim(*grid)
@@ -135,8 +137,8 @@ class Kernel:
                     _interp.interpreter_builder.set_grid_idx(*idx)
                     fn(**bound)
             finally:
-                if blas_threads:
-                    blas_threads(previous)
+                if set_threads:
+                    set_threads(previous)
                 patch.restore()
 
     def gpu(self, grid, *args, **kwargs):
