@@ -133,12 +133,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("_op_counts", &op_counts);
   m.def("_reset_op_counts", &reset_op_counts);
   m.def("_set_modelled_ops", &set_modelled_ops);
+  m.def("_clear_cost_memo", &clear_cost_memo);
   m.def("_set_cost_fn", [](py::object fn) {
-    // The callable lives as long as the process; hold it without a GIL-less destructor.
-    auto holder = std::shared_ptr<py::object>(new py::object(std::move(fn)), [](py::object* o) {
-      py::gil_scoped_acquire g;
-      delete o;
-    });
+    // Deliberately leaked: the hook lives as long as the process, and a destructor running after
+    // the interpreter has finalised could not take the GIL.
+    auto holder = std::shared_ptr<py::object>(new py::object(std::move(fn)), [](py::object*) {});
     set_cost_fn([holder](const std::string& op, const std::vector<c10::IValue>& args) {
       py::gil_scoped_acquire g;
       py::list pyargs;

@@ -390,9 +390,9 @@ int register_direct_fallbacks(const std::vector<std::string>& except) {
   // functional and in-place forms straight to the CPU kernel halves the overhead of tiny ops. Ops
   // with a math composite beside their CPU kernel (layer_norm, group_norm, addr) go to the CPU kernel
   // too, so biren's numerics are the CPU's rather than the decomposition's.
-  static std::unique_ptr<torch::Library> lib;
+  static torch::Library* lib = nullptr;  // leaked: must outlive the dispatcher's static teardown
   if (lib) return 0;
-  lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1, __FILE__, __LINE__);
+  lib = new torch::Library(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1, __FILE__, __LINE__);
   auto& d = c10::Dispatcher::singleton();
   int n = 0;
   for (const auto& name : d.getAllOpNames()) {

@@ -51,10 +51,11 @@ def _si(x):
 
 
 class Profile:
-    def __init__(self, records, ranges=(), chip=None):
+    def __init__(self, records, ranges=(), chip=None, elapsed_ns=None):
         self.records = [Record(*r) for r in records]
         self.ranges = [Range(*r) for r in ranges]
         self.chip = chip or current_chip()
+        self.elapsed_ns = elapsed_ns  # the device's simulated span over the block, when known
 
     def rows(self):
         """One dict per (op name, kind), longest total time first."""
@@ -75,6 +76,12 @@ class Profile:
                 "bound": max(by_bound, key=lambda b: (by_bound[b], b)),
             })  # fmt: skip
         rows.sort(key=lambda r: (-r["total_ns"], r["name"], r["kind"]))
+        busy = sum(r["total_ns"] for r in rows)
+        if self.elapsed_ns is not None and self.elapsed_ns > busy:
+            # Gaps in which the device waited for the host to issue work: launch-bound time.
+            idle = self.elapsed_ns - busy
+            rows.append({"name": "(idle: waiting for host issue)", "kind": "idle", "calls": 0, "total_ns": idle,
+                         "avg_ns": 0.0, "flops": 0.0, "bytes": 0.0, "tflops": 0.0, "gbps": 0.0, "bound": "launch"})
         return rows
 
     def table(self, row_limit=None):
@@ -84,7 +91,8 @@ class Profile:
         flops, nbytes = sum(r["flops"] for r in rows), sum(r["bytes"] for r in rows)
         head = ("Name", "Kind", "Calls", "Total", "Avg", "%", "FLOPs", "Bytes", "TFLOP/s", "GB/s", "Bound")
         body = [
-            (r["name"], r["kind"], str(r["calls"]), _time(r["total_ns"]), _time(r["avg_ns"]),
+            (r["name"], r["kind"], str(r["calls"]) if r["calls"] else "", _time(r["total_ns"]),
+             _time(r["avg_ns"]) if r["calls"] else "",
              f"{100 * r['total_ns'] / total:.1f}" if total else "-", _si(r["flops"]), _si(r["bytes"]),
              f"{r['tflops']:.1f}", f"{r['gbps']:.1f}", r["bound"])
             for r in rows[:row_limit]
@@ -187,10 +195,13 @@ def profile(chip=None):
     _C._sim_take_records()
     _C._sim_take_ranges()
     prof = Profile([], [], chip)
+    device = _C._get_device()
+    start = _C._sim_elapsed_ns(device)
     _C._sim_set_profiling(True)
     try:
         yield prof
     finally:
         _C._sim_set_profiling(False)
+        prof.elapsed_ns = _C._sim_elapsed_ns(device) - start
         prof.records += [Record(*r) for r in _C._sim_take_records()]
         prof.ranges += [Range(*r) for r in _C._sim_take_ranges()]
