@@ -29,27 +29,27 @@ def corpus_tokens():
 
 
 class Batches(torch.utils.data.Dataset):
-    """Consecutive windows of seq+1 tokens (input and next-token target) of a token stream; item i
-    starts at i * stride. Deterministic: the same index gives the same window everywhere."""
+    """Windows of `seq` tokens of a token stream, item i starting at i * stride (an HF causal LM
+    given labels=input_ids shifts them itself). The same index gives the same window everywhere."""
 
     def __init__(self, tokens, seq, stride=None):
         self.tokens = tokens
         self.seq = seq
         self.stride = stride or seq
-        if len(tokens) < seq + 1:
-            raise ValueError(f"corpus of {len(tokens)} tokens is shorter than one sequence of {seq + 1}")
-        self.n = (len(tokens) - seq - 1) // self.stride + 1
+        if len(tokens) < seq:
+            raise ValueError(f"corpus of {len(tokens)} tokens is shorter than one sequence of {seq}")
+        self.n = (len(tokens) - seq) // self.stride + 1
 
     def __len__(self):
         return self.n
 
     def __getitem__(self, i):
         start = (i % self.n) * self.stride
-        return self.tokens[start:start + self.seq + 1]
+        return self.tokens[start:start + self.seq]
 
 
 def training_batches(steps, batch, seq, tokens=None):
-    """`steps` batches of [batch, seq + 1] tokens, walking through the corpus in order (wrapping)."""
+    """`steps` batches of [batch, seq] tokens, walking through the corpus in order (wrapping)."""
     ds = Batches(corpus_tokens() if tokens is None else tokens, seq)
     out = []
     for s in range(steps):

@@ -1,7 +1,8 @@
 """One ladder in its own process: python -m torch_biren.adapt.worker OPTIONS_JSON RESULT_PATH.
 
 Progress goes to stdout as lines '@@ {json event}'; the result JSON is rewritten after every rung,
-so if the process dies the suite still knows how far it got.
+so if the process dies the suite still knows how far it got. TORCH_BIREN_ADAPT_FAULT=L2 makes the
+process abort as that rung starts (how the tests check that a crash is reported as one).
 """
 
 import json
@@ -30,7 +31,11 @@ def main(argv=None):
     if threads:
         torch.set_num_threads(int(threads))
 
+    fault = os.environ.get("TORCH_BIREN_ADAPT_FAULT")
+
     def on_event(event, **kw):
+        if event == "rung" and kw["rung"] == fault:
+            os.abort()
         if event == "result":
             _write(path, kw["result"])
             return
