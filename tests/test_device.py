@@ -37,6 +37,13 @@ def test_tensor_and_module_methods():
     s = torch.UntypedStorage(8).biren()
     assert s.device.type == "biren"
     assert x.untyped_storage().device.type == "biren"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # TypedStorage is deprecated upstream
+        ts = torch.TypedStorage([1.0, 2.0]).biren()
+        assert ts.device.type == "biren" and ts.is_biren and ts.tolist() == [1.0, 2.0]
+        assert x.storage().device.type == "biren"
 
 
 def test_accelerator_api():

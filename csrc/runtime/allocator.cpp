@@ -224,22 +224,24 @@ DeviceStats DeviceMemory::getDeviceStats(c10::DeviceIndex d) {
   return dev(d).stats;
 }
 
+template <typename F>
+void for_each_stat(DeviceStats& s, F f) {
+  for (auto* a : {&s.allocation, &s.segment, &s.active, &s.inactive_split, &s.allocated_bytes, &s.reserved_bytes,
+                  &s.active_bytes, &s.inactive_split_bytes, &s.requested_bytes})
+    for (auto& st : *a) f(st);
+}
+
 void DeviceMemory::resetAccumulatedStats(c10::DeviceIndex d) {
   std::lock_guard<std::mutex> g(mu);
   auto& s = dev(d).stats;
-  for (auto* a : {&s.allocation, &s.segment, &s.active, &s.inactive_split, &s.allocated_bytes,
-                  &s.reserved_bytes, &s.active_bytes, &s.inactive_split_bytes, &s.requested_bytes})
-    for (auto& st : *a) st.reset_accumulated();
+  for_each_stat(s, [](Stat& st) { st.reset_accumulated(); });
   s.num_alloc_retries = 0;
   s.num_ooms = 0;
 }
 
 void DeviceMemory::resetPeakStats(c10::DeviceIndex d) {
   std::lock_guard<std::mutex> g(mu);
-  auto& s = dev(d).stats;
-  for (auto* a : {&s.allocation, &s.segment, &s.active, &s.inactive_split, &s.allocated_bytes,
-                  &s.reserved_bytes, &s.active_bytes, &s.inactive_split_bytes, &s.requested_bytes})
-    for (auto& st : *a) st.reset_peak();
+  for_each_stat(dev(d).stats, [](Stat& st) { st.reset_peak(); });
 }
 
 std::pair<size_t, size_t> DeviceMemory::getMemoryInfo(c10::DeviceIndex d) {

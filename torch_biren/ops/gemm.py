@@ -25,52 +25,37 @@ def _check(op, a, b, batched):
         raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {a.shape[0]} and {b.shape[0]}")
 
 
-def mm(a, b):
-    device = same_device("aten::mm", self=a, mat2=b)
-    _check("mm", a, b, False)
-    out = empty((a.shape[0], b.shape[1]), a)
-    if use_triton(a):
-        kernels.mm(view(a), view(b), view(out), beta=0.0)
+def _product(op, a, b, c=None, beta=1, alpha=1):
+    """out = alpha * (a @ b) + beta * c for mm (2-D) and bmm (3-D) shapes; c None for mm/bmm."""
+    batched = op in ("bmm", "baddbmm")
+    names = ("batch1", "batch2") if op == "baddbmm" else ("mat1", "mat2") if op == "addmm" else ("self", "mat2")
+    device = same_device(f"aten::{op}", **{names[0]: a, names[1]: b}, **({"self": c} if c is not None else {}))
+    _check(op, a, b, batched)
+    out = empty((*a.shape[:-1], b.shape[-1]), a)
+    if use_triton(a, c):
+        kernels.mm(view(a), view(b), view(out), c=view(c), alpha=float(alpha), beta=float(beta) if c is not None else 0.0)
+    elif c is None:
+        getattr(torch, op)(view(a), view(b), out=view(out))
     else:
-        torch.mm(view(a), view(b), out=view(out))
-    charge("aten::mm", (a, b), device)
+        getattr(torch, op)(view(c), view(a), view(b), beta=beta, alpha=alpha, out=view(out))
+    charge(f"aten::{op}", (a, b) if c is None else (c, a, b, beta, alpha), device)
     return out
+
+
+def mm(a, b):
+    return _product("mm", a, b)
 
 
 def addmm(c, a, b, *, beta=1, alpha=1):
-    device = same_device("aten::addmm", self=c, mat1=a, mat2=b)
-    _check("addmm", a, b, False)
-    out = empty((a.shape[0], b.shape[1]), a)
-    if use_triton(a, c):
-        kernels.mm(view(a), view(b), view(out), c=view(c), alpha=float(alpha), beta=float(beta))
-    else:
-        torch.addmm(view(c), view(a), view(b), beta=beta, alpha=alpha, out=view(out))
-    charge("aten::addmm", (c, a, b, beta, alpha), device)
-    return out
+    return _product("addmm", a, b, c, beta, alpha)
 
 
 def bmm(a, b):
-    device = same_device("aten::bmm", self=a, mat2=b)
-    _check("bmm", a, b, True)
-    out = empty((a.shape[0], a.shape[1], b.shape[2]), a)
-    if use_triton(a):
-        kernels.mm(view(a), view(b), view(out), beta=0.0)
-    else:
-        torch.bmm(view(a), view(b), out=view(out))
-    charge("aten::bmm", (a, b), device)
-    return out
+    return _product("bmm", a, b)
 
 
 def baddbmm(c, a, b, *, beta=1, alpha=1):
-    device = same_device("aten::baddbmm", self=c, batch1=a, batch2=b)
-    _check("baddbmm", a, b, True)
-    out = empty((a.shape[0], a.shape[1], b.shape[2]), a)
-    if use_triton(a, c):
-        kernels.mm(view(a), view(b), view(out), c=view(c), alpha=float(alpha), beta=float(beta))
-    else:
-        torch.baddbmm(view(c), view(a), view(b), beta=beta, alpha=alpha, out=view(out))
-    charge("aten::baddbmm", (c, a, b, beta, alpha), device)
-    return out
+    return _product("baddbmm", a, b, c, beta, alpha)
 
 
 IMPLS = {"mm": mm, "addmm": addmm, "bmm": bmm, "baddbmm": baddbmm}
