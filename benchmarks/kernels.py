@@ -124,12 +124,15 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="print only, do not write benchmarks/results")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
+    rows = cpu_rows(args.quick)
     header = (f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores, torch threads: {torch.get_num_threads()})\n"
               f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}\n"
               f"- torch {torch.__version__}, triton {triton.__version__}, Python {platform.python_version()}\n"
               "- Triton kernels run under Triton's interpreter (torch_biren.kernels picks it for CPU tensors);\n"
-              "  times are the best of interleaved runs (torch: 5 per round, Triton: 1 per round).")
-    rows = cpu_rows(args.quick)
+              "  times are the best of interleaved runs (torch: 5 per round, Triton: 1 per round).\n"
+              f"- load average (1 min) before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} "
+              "(other work on the cores slows both sides, torch's two threads the most)")
     report = f"# torch_biren.kernels on CPU (Triton interpreter) vs torch\n\n{header}\n\n{table(rows)}\n"
     print(report)
     if not args.no_write:

@@ -5,6 +5,7 @@ through their strides (transposed, sliced or batch-broadcast views cost no copy)
 """
 
 import functools
+import os
 
 import torch
 import triton
@@ -107,7 +108,11 @@ def cpu_blocks(M, N, K, batch):
 
 
 def blas_threads(BM, BN, BK):
-    return None if BM * BN * BK >= _BIG_DOT else 1
+    """OpenBLAS threads for an interpreted block dot: all of them only for big dots on idle cores
+    (with other work on the cores, multi-threaded OpenBLAS runs several times slower)."""
+    if BM * BN * BK < _BIG_DOT or os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5:
+        return 1
+    return None
 
 
 def _strides3(t):
