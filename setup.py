@@ -20,7 +20,7 @@ setup(
             "torch_biren._C",
             sources,
             include_dirs=[os.path.join(here, "csrc")],
-            extra_compile_args=["-O2", "-std=c++17", "-Wno-unused-parameter"],
+            extra_compile_args=["-O2", "-std=c++20", "-Wno-unused-parameter"],
         )
     ],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
