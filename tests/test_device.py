@@ -53,6 +53,10 @@ def test_accelerator_api():
     assert torch.accelerator.current_device_index() == 1
     torch.accelerator.set_device_index(0)
     torch.accelerator.synchronize()
+    assert torch.accelerator.get_device_capability()["supported_dtypes"]
+    assert torch.accelerator.get_memory_info()[1] == 65024 * 2**20
+    with torch.accelerator.device_index(1):
+        assert torch.accelerator.current_device_index() == 1
     x = torch.empty(1024, device="biren")
     assert torch.accelerator.memory_allocated() >= 4096
     assert torch.accelerator.max_memory_allocated() >= 4096

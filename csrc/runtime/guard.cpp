@@ -2,6 +2,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "../sim/timeline.h"
 #include "device.h"
 #include "stream.h"
@@ -41,6 +44,17 @@ c10::Stream GuardImpl::getStreamFromGlobalPool(c10::Device d, bool) const { retu
 c10::Stream GuardImpl::getNewStream(c10::Device d, int) const { return new_stream(d.index()); }
 c10::Stream GuardImpl::exchangeStream(c10::Stream s) const { return exchange_stream(s); }
 c10::DeviceIndex GuardImpl::deviceCount() const noexcept { return device_count(); }
+
+c10::DeviceCapability GuardImpl::getDeviceCapability(c10::Device d) const {
+  check_device_index(d.index() < 0 ? current_device() : d.index());
+  c10::DeviceCapability cap;  // every dtype runs; FP64 is emulated unless TORCH_BIREN_FP64=error forbids it
+  const char* fp64 = std::getenv("TORCH_BIREN_FP64");
+  if (fp64 != nullptr && std::string(fp64) == "error") {
+    cap.capability_data.supported_scalar_types.has_Double = 0;
+    cap.capability_data.supported_scalar_types.has_ComplexDouble = 0;
+  }
+  return cap;
+}
 
 void GuardImpl::record(void** event, const c10::Stream& stream, const c10::DeviceIndex device_index,
                        const c10::EventFlag flag) const {

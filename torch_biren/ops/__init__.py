@@ -6,7 +6,7 @@ cost formula of torch_biren.sim, so simulated time does not depend on the choice
 
 import torch
 
-from . import attention, gemm, moe, norms
+from . import attention, fused, gemm, moe, norms
 from ._common import clear_memo, mode, _set_mode
 from .fused import cross_entropy, grouped_mm, rms_norm, rope, softmax, swiglu
 from .hf import patch_model
@@ -35,7 +35,7 @@ def install():
     _C._set_modelled_ops(registry.modelled_ops())
     chip.on_chip_change(lambda _chip: (clear_memo(), _C._clear_cost_memo()))
     _register("fused", {**attention.IMPLS, **norms.IMPLS, **moe.IMPLS}, "PrivateUse1")
-    _register("autograd", norms.AUTOGRAD_IMPLS, "AutogradPrivateUse1")
+    _register("autograd", {**norms.AUTOGRAD_IMPLS, **fused.AUTOGRAD_IMPLS}, "AutogradPrivateUse1")
     set_kernels(mode())
 
 

@@ -152,6 +152,23 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     return _CrossEntropy.apply(logits, target, reduction, ignore_index)
 
 
+_REDUCTIONS = ("none", "mean", "sum")  # aten's Reduction enum
+
+
+def cross_entropy_loss(input, target, weight=None, reduction=1, ignore_index=-100, label_smoothing=0.0):
+    """aten::cross_entropy_loss for biren tensors (registered at the autograd key, as the op is
+    composite): [N, C] logits with class targets run fused; other forms use PyTorch's decomposition."""
+    fusable = (weight is None and label_smoothing == 0.0 and input.dim() == 2 and target.dim() == 1
+               and target.dtype == torch.long and input.is_floating_point())
+    if not fusable:
+        return torch.ops.aten.cross_entropy_loss.default.decompose(input, target, weight, reduction, ignore_index,
+                                                                   label_smoothing)
+    return _CrossEntropy.apply(input, target, _REDUCTIONS[reduction], ignore_index)
+
+
+AUTOGRAD_IMPLS = {"cross_entropy_loss": cross_entropy_loss}
+
+
 def rms_norm(x, weight=None, eps=None):
     return F.rms_norm(x, (x.shape[-1],), weight, eps)
 

@@ -52,9 +52,8 @@ def rms_norm(x, normalized_shape, weight=None, eps=None):
     k = len(normalized_shape)
     same_dtype = weight is None or weight.dtype == x.dtype
     if not x.is_floating_point() or not same_dtype or tuple(x.shape[x.dim() - k:]) != tuple(normalized_shape):
-        dims = tuple(range(-k, 0))  # mixed dtypes and odd shapes: the composite's own formula
-        y = x * torch.rsqrt(x.pow(2).mean(dims, keepdim=True) + eps)
-        return y * weight if weight is not None else y
+        # Mixed dtypes and odd shapes: PyTorch's own decomposition.
+        return torch.ops.aten.rms_norm.default.decompose(x, normalized_shape, weight, eps)
     if k > 1:
         flat = x.reshape(*x.shape[: x.dim() - k], -1)
         w = weight.reshape(-1) if weight is not None else None
