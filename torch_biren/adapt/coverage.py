@@ -11,6 +11,8 @@ classes them by layer: norm layers, attention cores, linear/expert GEMMs, and th
 import re
 from collections import defaultdict
 
+import torch
+
 import torch_biren
 
 KINDS = ("triton", "native", "fallback", "copy")
@@ -81,7 +83,9 @@ def _layer_class(module):
         return "norm"
     if name.endswith("Attention"):
         return "attention"
-    if name == "Linear" or name.endswith("Experts"):
+    if name.endswith("Experts"):
+        return "experts"
+    if isinstance(module, torch.nn.Linear):
         return "linear"
     return "other"
 
@@ -90,7 +94,7 @@ def _op_layer(layer, op):
     """The layer class an op belongs to, given the class of the module that issued it."""
     if layer == "attention":  # the core (scores, softmax, P@V) vs rope, cache and mask work
         return "attention" if (_GEMM.search(op) or _ATTN.search(op) or _SOFTMAX.search(op)) else "attention-other"
-    if layer == "linear":  # expert modules also gather, scatter and route
+    if layer == "experts":  # expert modules also gather, scatter and weigh tokens
         return "linear" if _GEMM.search(op) else "moe-dispatch"
     if layer == "other" and _GEMM.search(op):
         return "linear"
