@@ -9,7 +9,7 @@ import sys
 import pytest
 
 TRAIN = os.path.join(os.path.dirname(__file__), "..", "..", "models", "train.py")
-ARGS = ["--model", "qwen3", "--steps", "6", "--batch", "2", "--seq", "32", "--warmup", "2"]
+ARGS = ["--model", "llama", "--steps", "6", "--batch", "2", "--seq", "32", "--warmup", "2"]
 
 
 def _train(*extra):

@@ -158,6 +158,8 @@ def run_suite(models, dtypes=("fp32", "bf16"), jobs=None, timeout=900, progress=
                 bar.update(1)
             elif ev["event"] == "rung_done":
                 bar.update(1)
+                if ev["rung"] == list(RUNGS)[-1]:
+                    status.pop(key, None)
             bar.set_postfix_str(" ".join(f"{k}:{v}" for k, v in sorted(status.items())), refresh=True)
 
     with tempfile.TemporaryDirectory(prefix="biren-adapt-") as workdir:
