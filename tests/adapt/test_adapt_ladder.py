@@ -51,6 +51,23 @@ def test_precision_failure_is_classified_and_the_ladder_goes_on():
     assert not res["ok"]
 
 
+class _NaN(ladder.Ladder):
+    """A NaN in one device weight from L2 on: NaN compares false, so it must not slip through."""
+
+    def l2(self):
+        with torch.no_grad():
+            self.dev.model.norm.weight[0] = float("nan")
+        return super().l2()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN inside the interpreted kernels
+def test_nan_on_the_device_fails_precision():
+    res = _NaN(ladder.Options("llama", **SMALL)).run()
+    l2 = res["rungs"][2]
+    assert (l2["status"], l2["kind"]) == ("fail", "precision")
+    assert l2["metrics"]["grad_worst_err"] == float("inf")
+
+
 def test_missing_device_kernel_is_op_unsupported_and_stops_the_ladder():
     before = _C._fallback_policy()
     torch_biren.set_fallback_policy("error")

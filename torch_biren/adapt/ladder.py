@@ -120,6 +120,11 @@ def classify(exc, side):
     return "feature unsupported"
 
 
+def _nan_inf(x):
+    """NaN compares false with everything; as a difference it means 'as far off as it gets'."""
+    return math.inf if math.isnan(x) else x
+
+
 def _first_line(exc):
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
@@ -201,8 +206,8 @@ class Ladder:
         self.layer_ops = layer_ops.summary()
         lc, ld = out_c.logits.float(), out_d.logits.float().cpu()
         diff = (ld - lc).abs()
-        m = {"logits_max_abs": diff.max().item(), "logits_scale": lc.abs().max().item(),
-             "logits_norm_rel": ((ld - lc).norm() / lc.norm()).item(),
+        m = {"logits_max_abs": _nan_inf(diff.max().item()), "logits_scale": lc.abs().max().item(),
+             "logits_norm_rel": _nan_inf(((ld - lc).norm() / lc.norm()).item()),
              "loss_cpu": out_c.loss.item(), "loss_biren": out_d.loss.item()}  # fmt: skip
         loss_ok, m["loss_diff"] = self._loss_ok(m["loss_cpu"], m["loss_biren"])
         if self.bf16:
@@ -222,6 +227,8 @@ class Ladder:
         else:
             den = gc.abs().max().item()
             num = (gd - gc).abs().max().item()
+        if not math.isfinite(num):  # NaN or inf on the device side is as far off as it gets
+            return math.inf
         return num / den if den else (0.0 if num == 0 else math.inf)
 
     def l2(self):
@@ -251,6 +258,7 @@ class Ladder:
             per_param[name] = err
             if worst is None or err > worst[1]:
                 worst = (name, err, ratio)
+        worst = worst or ("(no gradients)", 0.0, float("nan"))
         total_c = torch.sqrt(sum(p.grad.pow(2).sum() for p in self.cpu.parameters() if p.grad is not None)).item()
         total_d = torch.sqrt(sum(p.grad.pow(2).sum() for p in self.dev.parameters() if p.grad is not None)).item()
         m = {"loss_cpu": loss_c.item(), "loss_biren": loss_d.item(), "loss_diff": loss_diff,
@@ -262,7 +270,7 @@ class Ladder:
             self._side("cpu" if model is self.cpu else "biren")
             torch.optim.AdamW(model.parameters(), lr=self.o.lr).step()
         self._sync()
-        step_diff = max((pd.detach().cpu() - pc.detach()).abs().max().item()
+        step_diff = max(_nan_inf((pd.detach().cpu() - pc.detach()).abs().max().item())
                         for pc, pd in zip(self.cpu.parameters(), self.dev.parameters()))
         m["step_max_abs_over_lr"] = step_diff / self.o.lr
         fails = []
@@ -321,12 +329,12 @@ class Ladder:
                 curves[k].append(v)
             self.on_event("step", step=i + 1, steps=len(self.batches), loss_cpu=lc, loss_biren=ld)
         self.peak_bytes = torch.biren.max_memory_allocated(self.dev_index)
-        rel = [abs(d - c) / abs(c) for c, d in zip(curves["cpu"], curves["biren"])]
+        rel = [_nan_inf(abs(d - c) / abs(c)) for c, d in zip(curves["cpu"], curves["biren"])]
         curves["rel_err"] = rel
         self.curves = curves
         mean_rel = sum(rel) / len(rel)
         first = next((i for i, r in enumerate(rel) if r > self.tol["train_mean_rel"]), None)
-        gn_rel = max(abs(d - c) / c for c, d in zip(curves["grad_norm_cpu"], curves["grad_norm_biren"]))
+        gn_rel = max(_nan_inf(abs(d - c) / c) for c, d in zip(curves["grad_norm_cpu"], curves["grad_norm_biren"]))
         m = {"steps": len(rel), "mean_rel_err": mean_rel, "max_rel_err": max(rel), "first_divergence": first,
              "loss_first": curves["cpu"][0], "loss_last_cpu": curves["cpu"][-1], "loss_last_biren": curves["biren"][-1],
              "grad_norm_max_rel_err": gn_rel}  # fmt: skip
