@@ -103,12 +103,6 @@ def _adapt(model):
     return [(k, _ADAPTATIONS.get(k, k), n) for k, n in done.items() if n]
 
 
-class _Phase:
-    """Which side a rung is running, so an exception can be blamed on the right one."""
-
-    side = "cpu"
-
-
 def classify(exc, side):
     if side == "cpu":
         return "reference failed"
@@ -136,7 +130,7 @@ class Ladder:
         self.tol = TOLERANCES[opts.dtype]
         self.bf16 = opts.dtype == "bf16"
         self.on_event = on_event or (lambda event, **kw: None)
-        self.phase = _Phase()
+        self.side = "cpu"  # which side is running, so an exception is blamed on the right one
         self.rungs = []
         self.counts = {}
         self.result = {}
@@ -149,8 +143,7 @@ class Ladder:
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
     def _side(self, side):
-        self.phase.side = side
-        return side
+        self.side = side
 
     def _forward(self, model, ids, device):
         ids = ids.to(device)
@@ -474,7 +467,7 @@ class Ladder:
             try:
                 kind, detail, metrics = getattr(self, rid.lower())()
             except Exception as err:  # noqa: BLE001 - the ladder reports, classified
-                kind, detail, metrics = classify(err, self.phase.side), _first_line(err), {}
+                kind, detail, metrics = classify(err, self.side), _first_line(err), {}
                 stopped = rid
             rung_counts = coverage.diff(torch_biren.op_counts(), before)
             coverage.add(self.counts, rung_counts)
