@@ -158,6 +158,11 @@ _REDUCTIONS = ("none", "mean", "sum")  # aten's Reduction enum
 def cross_entropy_loss(input, target, weight=None, reduction=1, ignore_index=-100, label_smoothing=0.0):
     """aten::cross_entropy_loss for biren tensors (registered at the autograd key, as the op is
     composite): [N, C] logits with class targets run fused; other forms use PyTorch's decomposition."""
+    if torch.is_autocast_enabled("biren"):
+        # Composite on CUDA, this op meets autocast in log_softmax/nll_loss, which run in fp32;
+        # registered whole here, it must apply that policy itself.
+        input = input.float() if input.is_floating_point() else input
+        weight = weight.float() if weight is not None and weight.is_floating_point() else weight
     fusable = (weight is None and label_smoothing == 0.0 and input.dim() == 2 and target.dim() == 1
                and target.dtype == torch.long and input.is_floating_point())
     if not fusable:
