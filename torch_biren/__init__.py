@@ -47,6 +47,9 @@ def _register():
     ops.install()
 
 
+from . import migration as _migration  # imports only os: maps CUDA env vars before the runtime reads its own
+
+_migration.autoload_before_register()
 try:
     _register()
 except Exception as err:  # noqa: BLE001 - a broken plugin must not break torch
@@ -92,3 +95,6 @@ def set_fallback_policy(policy):
     from . import _C
 
     _C._set_fallback_policy(policy)
+
+
+_migration.autoload_after_register(_load_error)  # TORCH_BIREN_MIGRATE_CUDA=1: needs the whole package

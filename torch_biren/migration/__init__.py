@@ -44,7 +44,11 @@ def autoload_after_register(load_error):
         print(f"torch_biren: {FLAG} is set but the device did not load; CUDA migration not enabled",
               file=sys.stderr)
         return
-    enable()
+    try:
+        enable()
+    except Exception as err:  # noqa: BLE001 - like a load failure, this must not break `import torch`
+        print(f"torch_biren: {FLAG} is set but the CUDA migration failed to start "
+              f"({type(err).__name__}: {err}); not enabled", file=sys.stderr)
 
 
 def is_enabled():
