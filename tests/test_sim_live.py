@@ -7,7 +7,7 @@ import torch
 
 import torch_biren
 from subprocess_run import run_python
-from torch_biren import _C
+from torch_biren import sim
 from torch_biren.adapt import zoo
 from torch_biren.sim import chip as chips
 
@@ -57,13 +57,13 @@ def test_table_totals_equal_simulated_elapsed_time(profiled_step):
 
 SCRIPT = """
 import torch
-from torch_biren import _C
+import torch_biren
 from torch_biren.adapt import zoo
 m = zoo.build("llama").to("biren")
 ids = torch.randint(0, 256, (2, 8), generator=torch.Generator().manual_seed(0)).to("biren")
 m(ids, labels=ids).loss.backward()
 torch.biren.synchronize()
-print(repr(_C._sim_elapsed_ns(0)))
+print(repr(torch_biren.sim.elapsed_ns(0)))
 """
 
 
@@ -84,10 +84,10 @@ def test_chip_switch_follows_into_the_device():
 
         def sim_ns():
             torch.biren.synchronize()
-            t0 = _C._sim_elapsed_ns(0)
+            t0 = sim.elapsed_ns(0)
             a.mul_(1.0)
             torch.biren.synchronize()
-            return _C._sim_elapsed_ns(0) - t0
+            return sim.elapsed_ns(0) - t0
 
         on_br106 = sim_ns()
         chips.set_chip("BR166")
@@ -105,3 +105,17 @@ def test_chip_from_environment_and_svi():
     r = run_python("import torch; p = torch.biren.get_device_properties(); print(p.total_memory >> 20, torch.biren.device_count())",
                    env={"TORCH_BIREN_SVI": "4", "BIREN_VISIBLE_DEVICES": "0,1"})
     assert r.stdout.split() == [str(65024 // 4), "8"], r.stderr
+
+
+def test_elapsed_time_and_reset_api():
+    x = torch.randn(256, 256, device="biren:1")
+    sim.reset()
+    assert sim.elapsed_ns("biren:1") == 0
+    x @ x
+    torch.biren.synchronize(1)
+    spent = sim.elapsed_ms(1)
+    assert spent > 0 and sim.elapsed_ns(torch.device("biren", 1)) == spent * 1e6
+    sim.reset("biren:1")
+    assert sim.elapsed_ns(1) == 0
+    with pytest.raises(ValueError, match="expected a biren device, got cpu"):
+        sim.elapsed_ns("cpu")
