@@ -97,4 +97,11 @@ def set_fallback_policy(policy):
     _C._set_fallback_policy(policy)
 
 
+if _load_error is None:
+    try:
+        from . import integrations as _integrations  # transformers/accelerate/DeepSpeed adapters, on their import
+
+        _integrations.install()
+    except Exception as err:  # noqa: BLE001
+        warnings.warn(f"torch_biren: library adapters not installed ({err})", RuntimeWarning, stacklevel=2)
 _migration.autoload_after_register(_load_error)  # TORCH_BIREN_MIGRATE_CUDA=1: needs the whole package
