@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["adapt", "demo", "info"]
+COMMANDS = ["adapt", "demo", "info", "project"]
 
 
 class UsageError(Exception):

@@ -1,0 +1,69 @@
+"""Project a full-size model on N cards without allocating it: step time, tokens/s, MFU, memory
+per card (weights, gradients, optimizer states, activations, KV cache) and whether it fits, the
+communication share and the top ops by time. Uses the live device's cost functions on a trace of
+the model's layers (torch_biren.sim.projection) and the collective cost model for parallelism.
+
+  python -m torch_biren project --model qwen2.5-72b --cards 8 --mode train --batch 8 --seq 4096 --tp 8
+  python -m torch_biren project --model deepseek-v3 --cards 32 --mode decode --batch 64 --seq 4096 --tp 8 --pp 4 --ep 8
+"""
+
+import json
+
+HELP = "project a full-size model's step time, throughput and memory on N cards"
+
+
+def _positive(text):
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    return v
+
+
+def add_arguments(p):
+    p.add_argument("--model", required=True, help="published model (qwen2.5-72b, deepseek-v3, gpt-175b, ...) or tiny-<family>")
+    p.add_argument("--cards", type=_positive, default=1)
+    p.add_argument("--mode", default="train", help="train | prefill | decode")
+    p.add_argument("--batch", type=_positive, default=1, help="global batch (sequences)")
+    p.add_argument("--seq", type=_positive, default=2048, help="sequence length (decode: cached context)")
+    p.add_argument("--chip", default="BR166", help="chip name or spec file (default BR166)")
+    p.add_argument("--memory-mode", default=None, help="UMA | NUMA (multi-die chips)")
+    for name in ("dp", "tp", "pp", "ep"):
+        p.add_argument(f"--{name}", type=_positive, default=None if name == "dp" else 1, help=f"{name} degree")
+    p.add_argument("--micro-batch", type=_positive, default=None)
+    p.add_argument("--recompute", action="store_true", help="full activation recomputation")
+    p.add_argument("--zero", type=int, default=1, choices=(0, 1), help="1: optimizer states sharded over dp")
+    p.add_argument("--network", default=None, help="roce-100/200/400, ib-200/400, supernode-N, or bytes/s per card")
+    p.add_argument("--cards-per-server", type=_positive, default=8)
+    p.add_argument("--storage-GBps", type=float, default=None, help="checkpoint storage bandwidth (GB/s, aggregate)")
+    p.add_argument("--unfused", action="store_true", help="HF module code without torch_biren's fused kernels")
+    p.add_argument("--top", type=int, default=8, help="ops to list")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args):
+    from ..cli import UsageError
+    from ..sim import projection
+
+    network = args.network
+    if network is not None:
+        try:
+            network = float(network)
+        except ValueError:
+            pass
+    if args.storage_GBps is not None and not args.storage_GBps > 0:
+        raise UsageError(f"--storage-GBps must be positive, got {args.storage_GBps:g}")
+    try:
+        r = projection.project(
+            args.model, cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=args.chip,
+            dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, micro_batch=args.micro_batch, network=network,
+            cards_per_server=args.cards_per_server, recompute=args.recompute, zero=args.zero,
+            fused=not args.unfused, storage_GBps=args.storage_GBps, memory_mode=args.memory_mode)
+    except projection.ProjectionError as err:
+        raise UsageError(str(err)) from None
+    except ValueError as err:  # chip, network or config values
+        raise UsageError(str(err).splitlines()[0]) from None
+    print(json.dumps(r.as_dict(), indent=1) if args.json else r.report(args.top))
+    return 0

@@ -1,0 +1,441 @@
+"""Trace a model on the meta device into the kernels the live biren device would charge, each priced
+by the same cost functions (registry.cost_of, costs.*), then replay them on the device timeline.
+
+    ops, saved = trace(lambda: model(ids, labels=ids).loss.backward(), chip)   # model on "meta"
+    elapsed_ns, busy = replay(ops, chip)
+
+What the live device does, mirrored here:
+- every aten op that reaches the backend is one kernel: a registry formula where one exists, else
+  costs.generic(largest numel, bytes in + out), the C++ fallback's charge; views and empty tensors
+  are free;
+- the fused paths biren registers above the backend (scaled_dot_product_attention -> the
+  overrideable flash kernel, rms_norm and cross_entropy_loss at the autograd key) and the kernels
+  torch_biren.ops.patch_model routes HF modules to (RMSNorm, SwiGLU MLP, rotate-half RoPE) are one
+  kernel each, forward and backward, charged as in torch_biren/ops;
+- MoE experts (HF's stacked-expert modules) run as grouped GEMMs with routing assumed balanced
+  (every expert gets tokens x k / E rows), since routing on meta tensors has no data;
+- the host issues each kernel after chip.host_issue_ns and the device runs them in order (one
+  stream), as csrc/sim/timeline.cpp does.
+"""
+
+import contextlib
+import math
+import sys
+from collections import defaultdict
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from . import costs, dtypes, registry
+
+aten = torch.ops.aten
+
+
+class Op(NamedTuple):
+    name: str
+    cost: costs.Cost
+
+
+# Ops that allocate or alias without a kernel on the live device (csrc/aten/minimal.cpp).
+_FREE = {
+    "aten::empty", "aten::empty.memory_format", "aten::empty_strided", "aten::empty_like", "aten::new_empty",
+    "aten::new_empty_strided", "aten::lift_fresh", "aten::_local_scalar_dense", "aten::resize_", "aten::set_",
+    "aten::detach", "aten::alias", "aten::_unsafe_view", "aten::sym_size", "aten::sym_stride", "aten::sym_numel",
+    "aten::sym_storage_offset", "aten::is_same_size", "aten::_has_compatible_shallow_copy_type",
+}  # fmt: skip
+
+
+def _tensors(x):
+    if isinstance(x, torch.Tensor):
+        yield x
+    elif isinstance(x, (list, tuple)):
+        for y in x:
+            yield from _tensors(y)
+    elif isinstance(x, dict):
+        for y in x.values():
+            yield from _tensors(y)
+
+
+def _nbytes(t):
+    return t.numel() * t.element_size()
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self, chip, ops):
+        super().__init__()
+        self.chip, self.ops = chip, ops
+        self.quiet = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.quiet:
+            return func(*args, **kwargs)
+        name = registry.op_name(func)
+        if func.is_view or name in _FREE:
+            return func(*args, **kwargs)
+        if _decomposes(func):
+            # No biren kernel: the dispatcher runs the op's composite, whose parts are the kernels.
+            with self:
+                return func._op_dk(_CEA, *args, **kwargs)
+        out = func(*args, **kwargs)
+        ins = [t for t in _tensors((args, kwargs)) if t.device.type == "meta"]
+        outs = [t for t in _tensors(out) if t.device.type == "meta"]
+        if not ins and not outs:
+            return out
+        if name in ("aten::copy_", "aten::_copy_from"):
+            src, dst = (args[1], args[0]) if name == "aten::copy_" else (args[0], args[1])
+            cost = costs.copy(_nbytes(src), "d2d", self.chip, out_bytes=_nbytes(dst))
+            self.ops.append(Op("Memcpy DtoD", cost))
+            return out
+        if registry.has_cost(func):
+            cost = registry.cost_of(func, args, kwargs, self.chip)
+        else:
+            numel = max(t.numel() for t in ins + outs)
+            nbytes = sum(_nbytes(t) for t in ins) + sum(_nbytes(t) for t in outs)
+            cost = costs.generic(numel, nbytes, self.chip, any(t.dtype == torch.float64 for t in ins + outs))
+        self.ops.append(Op(name, cost))
+        return out
+
+
+_CEA = torch._C.DispatchKey.CompositeExplicitAutograd
+_decompose_cache = {}
+
+
+def _decomposes(func):
+    """True when a biren tensor would reach this op's CompositeExplicitAutograd kernel (no biren
+    kernel registered for it), so that its parts, not the op, are charged."""
+    hit = _decompose_cache.get(func)
+    if hit is None:
+        name = func.name()
+        has = torch._C._dispatch_has_kernel_for_dispatch_key
+        hit = not has(name, "PrivateUse1") and has(name, "CompositeExplicitAutograd")
+        _decompose_cache[func] = hit
+    return hit
+
+
+class _Tracer:
+    """Shared state of one trace: the op list and the recorder (quiet inside fused stand-ins)."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.ops = []
+        self.recorder = _Recorder(chip, self.ops)
+
+    def charge(self, name, cost):
+        self.ops.append(Op(name, cost))
+
+    @contextlib.contextmanager
+    def quiet(self):
+        self.recorder.quiet += 1
+        try:
+            yield
+        finally:
+            self.recorder.quiet -= 1
+
+
+_active = None  # the _Tracer of the trace in progress
+
+
+def _spec(t):
+    return registry.TensorSpec(tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else t
+
+
+# Fused stand-ins: one kernel forward and one backward, outputs of the right shape, as on biren ------
+
+
+class _SDPA(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, mask, causal, scale):
+        t = _active
+        b, h, lq = q.shape[:-2].numel(), q.shape[-3], q.shape[-2]
+        with t.quiet():
+            out = q.new_empty((*q.shape[:-1], v.shape[-1]))
+            lse = q.new_empty((b, h, lq), dtype=torch.float32)
+        t.charge("aten::_scaled_dot_product_fused_attention_overrideable", registry.cost_of(
+            "aten::_scaled_dot_product_fused_attention_overrideable",
+            (_spec(q), _spec(k), _spec(v), _spec(mask), 0.0, causal, False), {"scale": scale}, t.chip))
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.mask, ctx.causal = mask, causal
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        t = _active
+        q, k, v, out, lse = ctx.saved_tensors
+        t.charge("aten::_scaled_dot_product_fused_attention_overrideable_backward", registry.cost_of(
+            "aten::_scaled_dot_product_fused_attention_overrideable_backward",
+            (_spec(dout), _spec(q), _spec(k), _spec(v), _spec(ctx.mask)), {"is_causal": ctx.causal}, t.chip))
+        with t.quiet():
+            return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), None, None, None
+
+
+class _RMSNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, eps):
+        t = _active
+        c = x.shape[-1]
+        t.charge("aten::_fused_rms_norm", registry.cost_of("aten::_fused_rms_norm", (_spec(x), [c], _spec(weight), eps),
+                                                           chip=t.chip))
+        with t.quiet():
+            rstd = x.new_empty(x.shape[:-1], dtype=torch.float32)
+            out = torch.empty_like(x)
+        ctx.save_for_backward(x, weight, rstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, dy):
+        t = _active
+        x, weight, rstd = ctx.saved_tensors
+        t.charge("aten::_fused_rms_norm_backward", registry.cost_of(
+            "aten::_fused_rms_norm_backward",
+            (_spec(dy), _spec(x), [x.shape[-1]], _spec(rstd), _spec(weight), [True, weight is not None]), chip=t.chip))
+        with t.quiet():
+            return torch.empty_like(x), None if weight is None else torch.empty_like(weight), None
+
+
+class _CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits, target, reduction):
+        t = _active
+        t.charge("torch_biren::cross_entropy",
+                 costs.reduction(logits.numel(), logits.shape[:-1].numel(), logits.dtype, t.chip, flops_per_element=4))
+        with t.quiet():
+            lse = logits.new_empty(logits.shape[:-1], dtype=torch.float32)
+            loss = logits.new_empty(logits.shape[:-1] if reduction == "none" else ())
+        ctx.save_for_backward(logits, target, lse)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        t = _active
+        logits = ctx.saved_tensors[0]
+        t.charge("torch_biren::cross_entropy_backward",
+                 costs.elementwise(logits.numel(), logits.dtype, t.chip, inputs=1, outputs=1, flops_per_element=3))
+        with t.quiet():
+            return torch.empty_like(logits), None, None
+
+
+class _SwiGLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gate, up):
+        t = _active
+        t.charge("torch_biren::swiglu", costs.elementwise(gate.numel(), gate.dtype, t.chip, 2, 1, 5))
+        ctx.save_for_backward(gate, up)
+        with t.quiet():
+            return torch.empty_like(gate)
+
+    @staticmethod
+    def backward(ctx, dy):
+        t = _active
+        gate, up = ctx.saved_tensors
+        dy = dy.contiguous()  # a copy when the gradient arrives strided, as in ops/fused.py
+        t.charge("torch_biren::swiglu_backward", costs.elementwise(dy.numel(), gate.dtype, t.chip, 3, 2, 8))
+        with t.quiet():
+            return torch.empty_like(gate), torch.empty_like(up)
+
+
+class _Rope(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k):
+        t = _active
+        t.charge("torch_biren::rope", costs.elementwise(q.numel() + k.numel(), q.dtype, t.chip, 2, 1, 3))
+        with t.quiet():
+            return torch.empty_like(q), torch.empty_like(k)
+
+    @staticmethod
+    def backward(ctx, dq, dk):
+        t = _active
+        dq, dk = dq.contiguous(), dk.contiguous()  # as ops/fused.py
+        t.charge("torch_biren::rope", costs.elementwise(dq.numel() + dk.numel(), dq.dtype, t.chip, 2, 1, 3))
+        with t.quiet():
+            return torch.empty_like(dq), torch.empty_like(dk)
+
+
+class _Experts(torch.autograd.Function):
+    """Routed experts with balanced routing: tokens x k rows through grouped GEMMs (gate/up, SwiGLU,
+    down), gathered before and combined after; as ops/moe.py charges, each grouped GEMM is one GEMM
+    over all rows."""
+
+    @staticmethod
+    def forward(ctx, x, gate_up, down, rows):
+        t = _active
+        h, inter, dt = x.shape[-1], down.shape[-1], dtypes.key(x.dtype)
+        tokens = x.shape[0]
+        for name, cost in _expert_kernels(t.chip, tokens, rows, h, inter, dt, backward=False):
+            t.charge(name, cost)
+        ctx.shape = (tokens, rows, h, inter, dt)
+        ctx.save_for_backward(x)
+        with t.quiet():
+            return torch.empty_like(x)
+
+    @staticmethod
+    def backward(ctx, dy):
+        t = _active
+        for name, cost in _expert_kernels(t.chip, *ctx.shape, backward=True):
+            t.charge(name, cost)
+        (x,) = ctx.saved_tensors
+        return torch.empty_like(x), None, None, None
+
+
+def _expert_kernels(chip, tokens, rows, h, inter, dt, backward):
+    elt = dtypes.itemsize(dt)
+    gather = costs.copy(rows * h * elt, "d2d", chip)
+    combine = costs.elementwise(rows * h, dt, chip, inputs=2, outputs=1, flops_per_element=2)
+    if not backward:
+        return [("aten::index_select", gather), ("aten::_grouped_mm", costs.gemm(rows, 2 * inter, h, dtype=dt, chip=chip)),
+                ("torch_biren::swiglu", costs.elementwise(rows * inter, dt, chip, 2, 1, 5)),
+                ("aten::_grouped_mm", costs.gemm(rows, h, inter, dtype=dt, chip=chip)),
+                ("aten::index_add_", combine)]
+    return [("aten::index_select", gather),
+            ("aten::_grouped_mm", costs.gemm(rows, inter, h, dtype=dt, chip=chip)),        # d(act) = dy @ down
+            ("aten::_grouped_mm", costs.gemm(h, inter, rows, dtype=dt, chip=chip)),        # d(down)
+            ("torch_biren::swiglu_backward", costs.elementwise(rows * inter, dt, chip, 3, 2, 8)),
+            ("aten::_grouped_mm", costs.gemm(rows, h, 2 * inter, dtype=dt, chip=chip)),    # dx
+            ("aten::_grouped_mm", costs.gemm(2 * inter, h, rows, dtype=dt, chip=chip)),    # d(gate_up)
+            ("aten::index_add_", combine)]  # fmt: skip
+
+
+def _experts_forward(self, hidden_states, top_k_index, top_k_weights):
+    k = top_k_index.shape[-1]
+    rows = hidden_states.shape[0] * k
+    return _Experts.apply(hidden_states, self.gate_up_proj, self.down_proj, rows)
+
+
+def _rms_forward(self, hidden_states):
+    return _RMSNorm.apply(hidden_states, self.weight, self.variance_epsilon)
+
+
+def _mlp_forward(self, x):
+    return self.down_proj(_SwiGLU.apply(self.gate_proj(x), self.up_proj(x)))
+
+
+def _rope(q, k, cos, sin, *args, **kwargs):
+    return _Rope.apply(q, k)
+
+
+class _Functions(TorchFunctionMode):
+    """Routes the composite ops biren registers above the backend to their one-kernel stand-ins."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            q, k, v = args[:3]
+            mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
+            causal = kwargs.get("is_causal", args[5] if len(args) > 5 else False)
+            if kwargs.get("enable_gqa") and k.shape[-3] != q.shape[-3]:
+                pass  # the flash kernel reads shared K/V heads directly
+            return _SDPA.apply(q, k, v, mask, bool(causal), kwargs.get("scale"))
+        if func in (F.rms_norm, torch.rms_norm) and len(args) >= 3 and args[2] is not None:
+            x, shape, w = args[:3]
+            if len(shape) == 1 and w.dtype == x.dtype:
+                return _RMSNorm.apply(x, w, kwargs.get("eps"))
+        if func is F.cross_entropy:
+            logits, target = args[:2]
+            if logits.dim() == 2 and target.dim() == 1 and kwargs.get("weight") is None and \
+                    not kwargs.get("label_smoothing"):
+                return _CrossEntropy.apply(logits, target, kwargs.get("reduction", "mean"))
+        return func(*args, **kwargs)
+
+
+_ROTATE_HALF = ("llama", "qwen2", "qwen3", "qwen3_moe", "mistral")
+
+
+@contextlib.contextmanager
+def _patched(model, fused):
+    """Point the model's experts (always) and, when `fused`, its RMSNorm, SwiGLU MLP and RoPE (as
+    torch_biren.ops.patch_model does) at the stand-ins; undone on exit."""
+    from ..ops.hf import _is_silu
+
+    undo = []
+    for module in model.modules():
+        name = type(module).__name__
+        if hasattr(module, "gate_up_proj") and hasattr(module, "down_proj") and \
+                getattr(module.gate_up_proj, "dim", lambda: 0)() == 3:
+            undo.append((module, "forward", module.__dict__.get("forward")))
+            module.forward = _experts_forward.__get__(module)
+        elif fused and name.endswith("RMSNorm") and hasattr(module, "variance_epsilon"):
+            undo.append((module, "forward", module.__dict__.get("forward")))
+            module.forward = _rms_forward.__get__(module)
+        elif fused and all(hasattr(module, p) for p in ("gate_proj", "up_proj", "down_proj")) and \
+                _is_silu(getattr(module, "act_fn", None)):
+            undo.append((module, "forward", module.__dict__.get("forward")))
+            module.forward = _mlp_forward.__get__(module)
+    family = getattr(getattr(model, "config", None), "model_type", "")
+    if fused and family in _ROTATE_HALF:
+        for cls in {type(m) for m in model.modules()}:
+            modeling = sys.modules.get(cls.__module__)
+            if modeling is not None and hasattr(modeling, "apply_rotary_pos_emb"):
+                undo.append((modeling, "apply_rotary_pos_emb", modeling.apply_rotary_pos_emb))
+                modeling.apply_rotary_pos_emb = _rope
+    try:
+        yield
+    finally:
+        for obj, attr, old in reversed(undo):
+            if old is None:
+                delattr(obj, attr)
+            else:
+                setattr(obj, attr, old)
+
+
+class Trace(NamedTuple):
+    ops: list  # [Op] in issue order
+    saved_bytes: int  # bytes of distinct tensors autograd saved for backward (activations)
+
+
+def trace(fn, chip, model=None, fused=True):
+    """Run fn() (on meta tensors) and return the kernels the live device would charge, in order."""
+    global _active
+    tracer = _Tracer(chip)
+    saved = {}
+
+    def pack(t):
+        if isinstance(t, torch.Tensor) and t.device.type == "meta" and not isinstance(t, torch.nn.Parameter):
+            key = (id(t.untyped_storage()) if False else id(t))
+            saved[key] = _nbytes(t)
+        return t
+
+    old, _active = _active, tracer
+    try:
+        with contextlib.ExitStack() as stack:
+            if model is not None:
+                stack.enter_context(_patched(model, fused))
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t))
+            stack.enter_context(_Functions())
+            stack.enter_context(tracer.recorder)
+            fn()
+    finally:
+        _active = old
+    return Trace(tracer.ops, sum(saved.values()))
+
+
+def replay(ops, chip, host_ns=0.0, device_ns=0.0):
+    """The device timeline over `ops`: (elapsed_ns, {name: busy ns}). The host issues each op after
+    chip.host_issue_ns; an op starts when the host has issued it and the stream is free."""
+    issue = chip.host_issue_ns
+    host, dev = host_ns, device_ns
+    busy = defaultdict(float)
+    for op in ops:
+        host += issue
+        dev = max(dev, host) + op.cost.ns
+        busy[op.name] += op.cost.ns
+    return dev, dict(busy)
+
+
+def summarise(ops):
+    """{name: [calls, ns, flops, bytes, {bound: ns}]} over a list of ops."""
+    out = {}
+    for op in ops:
+        row = out.setdefault(op.name, [0, 0.0, 0.0, 0.0, defaultdict(float)])
+        row[0] += 1
+        row[1] += op.cost.ns
+        row[2] += op.cost.flops
+        row[3] += op.cost.bytes
+        row[4][op.cost.bound] += op.cost.ns
+    return out
+
+
+def total_ns(ops):
+    return math.fsum(op.cost.ns for op in ops)
