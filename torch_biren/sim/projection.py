@@ -329,7 +329,7 @@ def _model_flops(name, batch, seq, mode, context):
 
 def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=None, tp=1, pp=1, ep=1,
             micro_batch=None, context=None, network=None, cards_per_server=8, recompute=False, zero=1,
-            fused=True, storage_GBps=None, memory_mode=None):
+            fused=True, storage_GBps=None, memory_mode=None, dtype=None):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`."""
     name = resolve(model)
     if mode not in MODES:
@@ -355,7 +355,9 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
         topo = collectives.topology(cards, chip, cards_per_server, network)
     except ValueError as err:
         raise ProjectionError(str(err)) from None
-    lc = layer_costs(name, tp, chip, mode, pl.micro_batch, seq, context, fused, need_fwd=recompute)
+    # Tiny zoo models run live in fp32; full-size ones are projected in bf16.
+    dtype = dtype or (torch.float32 if name.startswith("tiny-") else torch.bfloat16)
+    lc = layer_costs(name, tp, chip, mode, pl.micro_batch, seq, context, fused, dtype, need_fwd=recompute)
     dense, moe = _dense_layers(cfg), cfg.num_hidden_layers - _dense_layers(cfg)
     # The busiest pipeline stage holds ceil(layers / pp) layers (uneven stages when pp does not divide).
     layers_stage = -(-cfg.num_hidden_layers // pp)
@@ -364,7 +366,7 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
     t_mb = per_stage(lc.total)  # one micro-batch through one stage (head and embedding counted once)
     if recompute and mode == "train":
         t_mb += (lc.fwd["dense"] * dense + lc.fwd["moe"] * moe) * share
-    h, elt = cfg.hidden_size, 2
+    h, elt = cfg.hidden_size, dtype.itemsize
     act = pl.micro_batch * seq_in * h * elt  # one micro-batch's hidden states
     comm = {}
 
@@ -410,11 +412,11 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
     flops = _model_flops(name, batch, seq if mode != "decode" else 1, mode, context)
     peak = chip.matrix_flops("bf16")
     # Memory per card (the busiest pipeline stage)
-    weights = params_card * 2
+    weights = params_card * elt
     memory = {"weights": weights}
     if mode == "train":
-        memory["gradients"] = params_card * 2
-        memory["optimizer states"] = params_card * 12 / (pl.dp if zero >= 1 else 1)
+        memory["gradients"] = params_card * elt
+        memory["optimizer states"] = params_card * (12 if elt == 2 else 8) / (pl.dp if zero >= 1 else 1)
         inflight = min(pp, m)
         per_layer = lambda d: (d["dense"] * dense + d["moe"] * moe) / max(1, dense + moe)  # noqa: E731
         if recompute:

@@ -1,0 +1,125 @@
+"""Projection of full-size models: agreement with the live device on a tiny model, sanity of the
+scaling, the published GPU runs within +-25%, and bad input (exit status 2)."""
+
+import pytest
+import torch
+
+from torch_biren import cli
+from torch_biren.sim import projection as P
+
+
+def _live_step_ns(family, patched):
+    import torch_biren  # noqa: F401
+    from torch_biren import _C
+    from torch_biren.adapt import zoo
+    from torch_biren.ops import patch_model
+
+    model = zoo.build(family).to("biren").train()
+    if patched:
+        patch_model(model)
+    ids = torch.randint(0, zoo.VOCAB, (2, 16)).to("biren")
+    model(ids, labels=ids).loss.backward()  # warm-up
+    model.zero_grad(set_to_none=True)
+    torch.biren.synchronize()
+    t0 = _C._sim_elapsed_ns(0)
+    model(ids, labels=ids).loss.backward()
+    torch.biren.synchronize()
+    return _C._sim_elapsed_ns(0) - t0
+
+
+@pytest.mark.parametrize("family,patched", [("qwen2", False), ("qwen2", True), ("llama", True)])
+def test_tiny_projection_agrees_with_the_live_device(family, patched):
+    import transformers.models.qwen2.modeling_qwen2 as modeling
+
+    if not patched and getattr(modeling.apply_rotary_pos_emb, "_biren", False):
+        pytest.skip("patch_model already routed this process's Qwen2 RoPE to the fused kernel")
+    live = _live_step_ns(family, patched)
+    r = P.project(f"tiny-{family}", cards=1, mode="train", batch=2, seq=16, fused=patched)
+    assert r.compute_ns == pytest.approx(live, rel=0.05)
+
+
+def test_doubling_batch_doubles_compute():
+    one = P.project("qwen2.5-7b", cards=1, batch=1, seq=1024)
+    two = P.project("qwen2.5-7b", cards=1, batch=2, seq=1024)
+    assert 1.8 <= two.compute_ns / one.compute_ns <= 2.2
+
+
+def test_more_cards_never_add_weight_memory_per_card():
+    weights = [P.project("qwen2.5-72b", cards=c, batch=64, seq=1024, tp=min(c, 8), pp=max(1, c // 8 // 2) if c > 8 else 1
+                         ).memory["weights"] for c in (1, 2, 4, 8, 16, 32)]
+    assert all(b <= a for a, b in zip(weights, weights[1:])), weights
+
+
+def test_a_config_that_cannot_fit_says_so():
+    r = P.project("qwen2.5-72b", cards=1, batch=1, seq=2048)
+    assert not r.fits and "DOES NOT FIT" in r.report()
+    assert P.project("qwen2.5-7b", cards=8, mode="decode", batch=8, seq=2048, tp=4, dp=2).fits
+
+
+def _megatron_flops(batch, seq, layers, hidden, vocab):
+    """Narayanan et al. 2021, eq. 3 (with activation recomputation), the FLOPs their per-GPU figure counts."""
+    return 96 * batch * seq * layers * hidden**2 * (1 + seq / (6 * hidden) + vocab / (16 * layers * hidden))
+
+
+PUBLISHED = [  # (run, projection arguments, published TFLOP/s per GPU, FLOPs counted)
+    ("Megatron GPT-175B, 1024 A100", dict(model="gpt-175b", cards=1024, chip="A100", batch=1536, seq=2048, tp=8, pp=8,
+                                          micro_batch=1, recompute=True), 140,
+     lambda r: _megatron_flops(1536, 2048, 96, 12288, 51200)),
+    ("Megatron GPT-1T, 3072 A100", dict(model="gpt-1t", cards=3072, chip="A100", batch=3072, seq=2048, tp=8, pp=64,
+                                        micro_batch=1, recompute=True), 163,
+     lambda r: _megatron_flops(3072, 2048, 128, 25600, 51200)),
+    ("Llama 3 405B, 8192 H100", dict(model="llama-3-405b", cards=8192, chip="H100", batch=2048, seq=8192, tp=8, pp=16,
+                                     micro_batch=1), 430, lambda r: r.model_flops),
+]  # fmt: skip
+
+
+def published_comparison():
+    """[(run, projected TFLOP/s per GPU, published, error)] for the published runs."""
+    rows = []
+    for run, kwargs, published, flops in PUBLISHED:
+        r = P.project(**kwargs)
+        tflops = flops(r) / (r.step_ns * 1e-9) / kwargs["cards"] / 1e12
+        rows.append((run, tflops, published, tflops / published - 1))
+    return rows
+
+
+@pytest.mark.parametrize("i", range(len(PUBLISHED)))
+def test_published_gpu_runs_within_25_percent(i):
+    run, kwargs, published, flops = PUBLISHED[i]
+    r = P.project(**kwargs)
+    tflops = flops(r) / (r.step_ns * 1e-9) / kwargs["cards"] / 1e12
+    assert tflops == pytest.approx(published, rel=0.25), run
+
+
+def test_cluster_training_prints_mfu_communication_and_checkpoint():
+    r = P.project("gpt-100b", cards=1024, batch=1024, seq=2048, tp=8, pp=8, recompute=True, storage_GBps=20)
+    text = r.report()
+    for part in ("MFU", "communication", "checkpoint", "restore", "data-parallel"):
+        assert part in text
+    assert 0 < r.comm_share < 1 and r.checkpoint["restore_s"] == pytest.approx(r.checkpoint["bytes"] / 20e9)
+
+
+def test_moe_says_routing_is_balanced():
+    r = P.project("qwen3-30b-a3b", cards=8, mode="decode", batch=8, seq=1024, tp=4, ep=2, dp=2)
+    assert "routing is balanced" in r.report()
+    assert "expert-parallel all-to-all" in r.comm_ns
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "qwen9"], "error: unknown model 'qwen9'; known: Llama-3-8B"),
+    (["--model", "qwen2.5-7b", "--chip", "BR999"], "error: unknown chip 'BR999'"),
+    (["--model", "qwen2.5-7b", "--chip", "BR110"], "error: "),
+    (["--model", "qwen2.5-7b", "--cards", "8", "--tp", "3"], "error: tp=3 x pp=1 does not divide 8 cards"),
+    (["--model", "qwen2.5-7b", "--cards", "8", "--tp", "8"], "error: tp=8 does not divide the 28 attention heads"),
+    (["--model", "qwen2.5-7b", "--cards", "4", "--batch", "6"], "error: dp=4 does not divide the global batch of 6"),
+    (["--model", "qwen2.5-7b", "--cards", "0"], "error: cards must be a positive integer, got 0"),
+    (["--model", "qwen2.5-7b", "--batch", "-2"], "error: batch must be a positive integer, got -2"),
+    (["--model", "qwen2.5-7b", "--seq", "0"], "error: seq must be a positive integer, got 0"),
+    (["--model", "qwen2.5-7b", "--mode", "serve"], "error: mode must be one of train, prefill, decode, got 'serve'"),
+    (["--model", "qwen2.5-7b", "--ep", "2", "--cards", "2"], "error: ep=2 needs a mixture-of-experts model"),
+    (["--model", "qwen2.5-7b", "--network", "carrier-pigeon", "--cards", "16", "--batch", "16"], "error: unknown network"),
+])  # fmt: skip
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert cli.main(["project", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
