@@ -188,7 +188,7 @@ def _run(name, dense, moe, tp, chip, mode, mb, seq, context, fused, dtype, need_
     elif mode == "prefill":
         def step():
             with torch.no_grad():
-                model(ids, use_cache=False, logits_to_keep=1)
+                model(ids, use_cache=True, logits_to_keep=1)  # a serving prefill fills the KV cache
     else:
         with torch.no_grad():
             cache = model(torch.zeros((mb, context), dtype=torch.long, device="meta"), use_cache=True,

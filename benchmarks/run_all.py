@@ -1,0 +1,348 @@
+"""The benchmark suite (make bench): op sweeps on the device model, model benchmarks (tiny models
+live on biren, full-size by projection), the published-runs comparison, collective bandwidths and
+the simulator-overhead benchmark. Writes benchmarks/results/{*.md,*.json,*.png} and README.md.
+
+    python benchmarks/run_all.py [--quick]
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import torch
+from tqdm import tqdm
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "results")
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "sim"))  # published-run table shared with the tests
+
+from torch_biren.sim import collectives, costs, projection  # noqa: E402
+from torch_biren.sim.chip import load_chip  # noqa: E402
+
+CHIPS = [("BR166", "UMA"), ("BR166", "NUMA"), ("BR106", None), ("H100", None), ("A100", None)]
+
+
+def chips():
+    out = []
+    for name, mode in CHIPS:
+        c = load_chip(name)
+        out.append(c.with_mode(mode) if mode else c)
+    return out
+
+
+# Op sweeps ---------------------------------------------------------------------------------------
+
+
+def gemm_cases():
+    """(label, m, n, k) from Qwen2.5-7B/72B and DeepSeek-V3 layers, prefill (4096 tokens) and decode (batch 32)."""
+    shapes = {
+        "Qwen2.5-7B q_proj": (3584, 3584), "Qwen2.5-7B gate_up": (3584, 2 * 18944), "Qwen2.5-7B down": (18944, 3584),
+        "Qwen2.5-72B q_proj": (8192, 8192), "Qwen2.5-72B gate_up": (8192, 2 * 29568),
+        "Qwen2.5-72B down": (29568, 8192), "DeepSeek-V3 q_a_proj": (7168, 1536),
+        "DeepSeek-V3 kv_a_proj": (7168, 576), "DeepSeek-V3 expert gate_up": (7168, 2 * 2048),
+        "DeepSeek-V3 expert down": (2048, 7168), "DeepSeek-V3 lm_head": (7168, 129280),
+    }  # fmt: skip
+    out = []
+    for label, (k, n) in shapes.items():
+        out.append((f"{label} prefill", 4096, n, k))
+        out.append((f"{label} decode", 32, n, k))
+    return out
+
+
+ATTENTION = {"MHA (Qwen-style 32x128)": (32, 32, 128, 128), "GQA (Qwen2.5-72B 64/8x128)": (64, 8, 128, 128),
+             "MLA (DeepSeek-V3 128x192/128)": (128, 128, 192, 128)}  # fmt: skip
+SEQS = [512, 1024, 2048, 4096, 8192, 16384, 32768]
+ELEMENTWISE = [2**p for p in range(12, 31, 2)]
+
+
+def row(chip, family, label, size, c):
+    return {"chip": chip.label(), "family": family, "case": label, "size": size, "time_us": c.ns / 1e3,
+            "tflops": c.flops / c.ns / 1e3, "gbps": c.bytes / c.ns, "bound": c.bound}
+
+
+def op_sweeps(bar):
+    rows = []
+    for chip in chips():
+        for label, m, n, k in gemm_cases():
+            rows.append(row(chip, "gemm", label, m * n * k, costs.gemm(m, n, k, dtype="bf16", chip=chip)))
+        for label, (hq, hkv, dqk, dv) in ATTENTION.items():
+            for s in SEQS:
+                c = costs.attention(1, hq, hkv, s, s, dqk, dv, "bf16", causal=True, chip=chip)
+                rows.append(row(chip, "attention", f"{label} fwd causal", s, c))
+        for n in ELEMENTWISE:
+            rows.append(row(chip, "elementwise", "add bf16", n, costs.elementwise(n, "bf16", chip)))
+            rows.append(row(chip, "rmsnorm", "rms_norm rows of 8192 bf16", n,
+                            costs.generic(4 * n, 2 * n * 2, chip)))
+        bar.update(1)
+    return rows
+
+
+def sweep_plots(rows):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    files = []
+    for family, x_label in (("attention", "sequence length"), ("elementwise", "elements")):
+        fig = Figure(figsize=(8, 5))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        case = next(r["case"] for r in rows if r["family"] == family)
+        for i, name in enumerate(sorted({r["chip"] for r in rows})):
+            pts = [(r["size"], r["time_us"]) for r in rows if r["family"] == family and r["chip"] == name
+                   and r["case"] == case]
+            ax.plot(*zip(*pts), "o-", color=f"C{i}", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("simulated time (us)")
+        ax.set_title(f"{case}: time vs size per chip", fontsize=10)
+        ax.grid(True, which="both", alpha=0.2)
+        ax.legend(fontsize=8)
+        path = f"sweep_{family}.png"
+        fig.savefig(os.path.join(OUT, path), dpi=100)
+        files.append(path)
+    # Roofline of every swept op per chip
+    fig = Figure(figsize=(8, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for i, chip in enumerate(chips()):
+        pts = [(r["tflops"] * 1e3 / r["gbps"], r["tflops"]) for r in rows if r["chip"] == chip.label() and r["gbps"]]
+        ax.scatter(*zip(*pts), s=10, color=f"C{i}", alpha=0.6, label=chip.label())
+        peak, bw = chip.matrix_flops("bf16") / 1e12, chip.mem_bw_Bps / 1e12
+        ax.plot([0.1, peak / bw, 1e4], [0.1 * bw, peak, peak], f"C{i}-", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP/byte)")
+    ax.set_ylabel("achieved TFLOP/s (simulated)")
+    ax.set_title("Roofline: op sweeps (bf16 matrix peak and HBM per chip)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.2)
+    ax.legend(fontsize=8)
+    fig.savefig(os.path.join(OUT, "sweep_roofline.png"), dpi=100)
+    return files + ["sweep_roofline.png"]
+
+
+def sweep_markdown(rows):
+    lines = ["# Op sweeps on the device model", "",
+             "Simulated time, achieved TFLOP/s and GB/s and the limiting resource of each op, per chip "
+             "(BR166/BR106 numbers labelled inferred in the chip files are defaults, not measurements).", ""]
+    names = [c.label() for c in chips()]
+    for family in ("gemm", "attention", "elementwise", "rmsnorm"):
+        lines += [f"## {family}", "", "| case | size | " + " | ".join(f"{n} µs (TFLOP/s, GB/s, bound)" for n in names)
+                  + " |", "|---|---:|" + "---:|" * len(names)]
+        keys = []
+        for r in rows:
+            if r["family"] == family and (r["case"], r["size"]) not in keys:
+                keys.append((r["case"], r["size"]))
+        for case, size in keys:
+            cells = []
+            for n in names:
+                r = next(x for x in rows if x["chip"] == n and x["case"] == case and x["size"] == size)
+                cells.append(f"{r['time_us']:,.1f} ({r['tflops']:.1f}, {r['gbps']:,.0f}, {r['bound']})")
+            lines.append(f"| {case} | {size:,} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["![time vs sequence length](sweep_attention.png)", "![time vs size](sweep_elementwise.png)",
+              "![roofline](sweep_roofline.png)", ""]
+    return "\n".join(lines)
+
+
+# Model benchmarks --------------------------------------------------------------------------------
+
+PROJECTIONS = [  # (label, project() arguments)
+    ("Qwen2.5-72B train, 8 cards", dict(model="qwen2.5-72b", cards=8, batch=8, seq=4096, tp=8, recompute=True)),
+    ("Qwen2.5-72B train, 64 cards", dict(model="qwen2.5-72b", cards=64, batch=128, seq=4096, tp=8, pp=4,
+                                         micro_batch=1, recompute=True)),
+    ("Qwen2.5-72B train, 1024 cards", dict(model="qwen2.5-72b", cards=1024, batch=1024, seq=4096, tp=8, pp=8,
+                                           micro_batch=1, recompute=True)),
+    ("GPT-100B train, 1024 cards (checkpoint at 20 GB/s)",
+     dict(model="gpt-100b", cards=1024, batch=1024, seq=2048, tp=8, pp=8, micro_batch=1, recompute=True,
+          storage_GBps=20)),
+    ("DeepSeek-V3 decode, 32 cards", dict(model="deepseek-v3", cards=32, mode="decode", batch=64, seq=4096, tp=8,
+                                          pp=4, ep=8)),
+    ("Qwen2.5-7B prefill, 1 card", dict(model="qwen2.5-7b", cards=1, mode="prefill", batch=1, seq=4096)),
+    ("Qwen3-30B-A3B decode, 8 cards", dict(model="qwen3-30b-a3b", cards=8, mode="decode", batch=64, seq=4096, tp=4,
+                                           ep=2, dp=2)),
+]  # fmt: skip
+DECODE_BATCHES = [1, 8, 32, 128]
+
+
+def projections(bar, quick):
+    out = []
+    for label, kw in PROJECTIONS:
+        for chip in (["BR166"] if quick else ["BR166", "BR106", "H100", "A100"]):
+            t = time.perf_counter()
+            try:
+                r = projection.project(**{**kw, "chip": chip})
+            except projection.ProjectionError as err:
+                out.append({"label": label, "chip": chip, "error": str(err)})
+                continue
+            wall = time.perf_counter() - t
+            out.append({"label": label, "chip": chip, "wall_s": wall, **r.as_dict(), "report": r.report()})
+        bar.update(1)
+    for b in DECODE_BATCHES:
+        for chip in ("BR166", "H100"):
+            r = projection.project("qwen2.5-7b", cards=1, mode="decode", batch=b, seq=2048, chip=chip)
+            out.append({"label": f"Qwen2.5-7B decode batch {b}, 1 card", "chip": chip, **r.as_dict()})
+    bar.update(1)
+    return out
+
+
+def published(bar):
+    from test_projection import PUBLISHED
+
+    rows = []
+    for run, kwargs, pub, flops in PUBLISHED:
+        t = time.perf_counter()
+        r = projection.project(**kwargs)
+        wall = time.perf_counter() - t
+        tflops = flops(r) / (r.step_ns * 1e-9) / kwargs["cards"] / 1e12
+        rows.append({"run": run, "projected_tflops": tflops, "published_tflops": pub,
+                     "error_pct": 100 * (tflops / pub - 1), "mfu": r.mfu, "wall_s": wall})
+        bar.update(1)
+    return rows
+
+
+def collective_table():
+    rows = []
+    for chip in ("A100", "H100", "BR166", "BR106"):
+        topo = collectives.topology(8, chip)
+        for kind in ("all_reduce", "all_gather", "all_to_all"):
+            for size in (1 << 20, 64 << 20, 1 << 30):
+                c = collectives.collective(kind, size, 8, topo)
+                alg, bus = collectives.bus_bandwidth(kind, size, 8, c)
+                rows.append({"chip": chip, "kind": kind, "bytes": size, "time_us": c.ns / 1e3, "algbw": alg,
+                             "busbw": bus})
+    return rows
+
+
+def live_models(bar, quick):
+    """Tiny models live on biren: simulated training step and decode tokens/s vs their projection."""
+    import torch_biren  # noqa: F401
+    from torch_biren import _C
+    from torch_biren.adapt import zoo
+    from torch_biren.ops import patch_model
+
+    rows = []
+    for family in (["qwen2"] if quick else ["qwen2", "llama", "qwen3"]):
+        model = zoo.build(family).to("biren").train()
+        patch_model(model)
+        ids = torch.randint(0, zoo.VOCAB, (2, 16)).to("biren")
+        model(ids, labels=ids).loss.backward()
+        model.zero_grad(set_to_none=True)
+        torch.biren.synchronize()
+        t0 = _C._sim_elapsed_ns(0)
+        model(ids, labels=ids).loss.backward()
+        torch.biren.synchronize()
+        live = _C._sim_elapsed_ns(0) - t0
+        proj = projection.project(f"tiny-{family}", cards=1, batch=2, seq=16).compute_ns
+        rows.append({"model": f"tiny-{family}", "what": "train step fwd+bwd, batch 2 x 16", "live_ms": live / 1e6,
+                     "projected_ms": proj / 1e6, "error_pct": 100 * (proj / live - 1)})
+        bar.update(1)
+    return rows
+
+
+def overhead(bar):
+    """benchmarks/overhead.py for TORCH_BIREN_KERNELS=reference and triton, in subprocesses."""
+    out = {}
+    for kind in ("reference", "triton"):
+        d = os.path.join(OUT, f"overhead_{kind}")
+        env = {**os.environ, "TORCH_BIREN_KERNELS": kind}
+        subprocess.run([sys.executable, os.path.join(HERE, "overhead.py"), "--iters", "400", "--out", d], env=env,
+                       check=True, capture_output=True, timeout=600)
+        with open(os.path.join(d, "overhead.json")) as f:
+            out[kind] = json.load(f)
+        bar.update(1)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true", help="BR166 only for projections, fewer live models")
+    args = p.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    start = time.perf_counter()
+    steps = len(CHIPS) + len(PROJECTIONS) + 1 + 3 + (1 if args.quick else 3) + 2
+    with tqdm(total=steps, desc="bench") as bar:
+        sweeps = op_sweeps(bar)
+        pngs = sweep_plots(sweeps)
+        projs = projections(bar, args.quick)
+        pub = published(bar)
+        live = live_models(bar, args.quick)
+        over = overhead(bar)
+    colls = collective_table()
+    wall = time.perf_counter() - start
+    data = {"machine": platform.machine(), "wall_s": wall, "sweeps": sweeps, "projections": projs,
+            "published": pub, "live_vs_projection": live, "collectives": colls, "overhead": over}
+    with open(os.path.join(OUT, "bench.json"), "w") as f:
+        json.dump(data, f, indent=1, default=str)
+    with open(os.path.join(OUT, "sweeps.md"), "w") as f:
+        f.write(sweep_markdown(sweeps))
+    with open(os.path.join(OUT, "projections.md"), "w") as f:
+        f.write("# Projections of full-size models\n\nOutput of `python -m torch_biren project` for each case "
+                "(wall time of the projection in brackets).\n\n")
+        for r in projs:
+            if "report" in r:
+                f.write(f"## {r['label']} on {r['chip']} ({r['wall_s']:.1f} s)\n\n```\n{r['report']}\n```\n\n")
+            elif "error" in r:
+                f.write(f"## {r['label']} on {r['chip']}\n\n{r['error']}\n\n")
+    with open(os.path.join(OUT, "README.md"), "w") as f:
+        f.write(summary(data, pngs))
+    print(f"wrote {OUT} in {wall:.0f} s")
+
+
+def summary(d, pngs):
+    lines = ["# Benchmark results (latest `make bench`)", "",
+             f"Suite wall time {d['wall_s']:.0f} s on {d['machine']} "
+             f"(load average {os.getloadavg()[0]:.1f}). Details: [sweeps.md](sweeps.md), "
+             "[projections.md](projections.md), [bench.json](bench.json).", "",
+             "## Published GPU runs reproduced by projection (target ±25%)", "",
+             "| run | projected TFLOP/s per GPU | published | error | MFU | projection wall s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['run']} | {r['projected_tflops']:.0f} | {r['published_tflops']} | {r['error_pct']:+.1f}% | "
+              f"{100 * r['mfu']:.1f}% | {r['wall_s']:.1f} |" for r in d["published"]]
+    lines += ["", "## Full-size models by projection", "",
+              "| case | chip | step | tokens/s | MFU | comm | memory/card GiB | fits | wall s |",
+              "|---|---|---:|---:|---:|---:|---:|---|---:|"]
+    for r in d["projections"]:
+        if "error" in r:
+            lines.append(f"| {r['label']} | {r['chip']} | {r['error']} | | | | | | |")
+            continue
+        mem = sum(r["memory_bytes"].values()) / 2**30
+        lines.append(f"| {r['label']} | {r['chip']} | {r['step_s'] * 1e3:,.1f} ms | {r['tokens_per_s']:,.0f} | "
+                     f"{100 * r['mfu']:.1f}% | {100 * r['comm_share']:.1f}% | {mem:,.1f} | {'yes' if r['fits'] else 'no'} | "
+                     f"{r.get('wall_s', 0):.1f} |")
+    ck = next((r for r in d["projections"] if r.get("checkpoint", {}).get("storage_GBps") == 20), None)
+    if ck:
+        c = ck["checkpoint"]
+        lines += ["", f"Checkpoint of {ck['model']} ({c['bytes'] / 1e12:.2f} TB with fp32 optimizer states) at "
+                  f"{c['storage_GBps']:g} GB/s: save {c['save_s']:.0f} s, restore {c['restore_s']:.0f} s "
+                  "(Biren's published figure for its 1,024-card cluster: recovery in about 5 minutes)."]
+    lines += ["", "## Tiny models: live on biren vs projection (target within 5%)", "",
+              "| model | step | live ms (simulated) | projected ms | error |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['what']} | {r['live_ms']:.3f} | {r['projected_ms']:.3f} | {r['error_pct']:+.2f}% |"
+              for r in d["live_vs_projection"]]
+    lines += ["", "## Collectives, 8 cards (nccl-tests bus bandwidth, GB/s)", "",
+              "| chip | kind | 1 MiB | 64 MiB | 1 GiB |", "|---|---|---:|---:|---:|"]
+    for chip in ("A100", "H100", "BR166", "BR106"):
+        for kind in ("all_reduce", "all_gather", "all_to_all"):
+            bws = [r["busbw"] for r in d["collectives"] if r["chip"] == chip and r["kind"] == kind]
+            lines.append(f"| {chip} | {kind} | " + " | ".join(f"{b:.0f}" for b in bws) + " |")
+    lines += ["", "## Simulator overhead (wall clock, this machine)", "",
+              "| kernels | tiny op ratio biren/CPU (max) | training step ratio | CPU ms | biren ms |",
+              "|---|---:|---:|---:|---:|"]
+    for kind, o in d["overhead"].items():
+        s = o["train_step"]
+        lines.append(f"| {kind} | {max(r['ratio'] for r in o['tiny_ops']):.2f} | {s['ratio']:.2f} | {s['cpu_ms']:.1f} | "
+                     f"{s['biren_ms']:.1f} |")
+    walls = [r["wall_s"] for r in d["projections"] if "wall_s" in r]
+    if walls:
+        lines.append(f"\nProjection wall time: {min(walls):.1f}-{max(walls):.1f} s per projection.")
+    lines += ["", *(f"![{p}]({p})" for p in pngs), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
