@@ -46,6 +46,10 @@ def _register():
 
     ops.install()
 
+    from . import distributed
+
+    distributed.register()  # the "bccl" process-group backend (loads on first use)
+
 
 from . import migration as _migration  # imports only os: maps CUDA env vars before the runtime reads its own
 
