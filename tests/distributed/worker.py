@@ -393,7 +393,9 @@ def ddp(steps="6"):
         out.update(ref=ref, max_param_diff=max((a - b.detach().cpu()).abs().max().item()
                                                for a, b in zip(params, ref_model.parameters())))
     result(**out)
+    print("destroying", flush=True)
     dist.destroy_process_group()
+    print("destroyed", flush=True)
 
 
 def torch_biren_elapsed(dev):
@@ -447,7 +449,10 @@ def fsdp(ckpt_dir, steps="4"):
     dcp.load(state, checkpoint_id=ckpt_dir)
     set_state_dict(model2, opt2, model_state_dict=state["model"], optim_state_dict=state["optim"])
     resumed = [_step(model2, opt2, x, y, dev, rank, n) for x, y in batches[steps:]]
-    out = dict(losses=losses + after, resumed=resumed, after=after)
+    import torch_biren
+
+    bccl_ops = sorted(k for k in torch_biren.op_counts() if k.startswith("bccl:"))
+    out = dict(losses=losses + after, resumed=resumed, after=after, bccl_ops=bccl_ops)
     if rank == 0:
         ref, _ = _reference(batches, dev, lr)
         out["ref"] = ref

@@ -62,6 +62,26 @@ def _size_str(nbytes):
         nbytes /= 1024
 
 
+_LIB = None
+
+
+def _shallow_copy_compatible():
+    """`param.data = param.to("biren")` (FSDP2 moving parameters, Module._apply keeping Parameter
+    objects) needs ATen to call CPU and biren dense tensors shallow-copy compatible, as it does CPU
+    and CUDA; ATen answers that for built-in backends only. (Belongs with the device's op
+    registrations; done here, once, when a bccl group is made, unless already registered.)"""
+    global _LIB
+    op = "aten::_has_compatible_shallow_copy_type"
+    if _LIB is not None or torch._C._dispatch_has_kernel_for_dispatch_key(op, "PrivateUse1"):
+        return
+    _LIB = torch.library.Library("aten", "IMPL")
+    _LIB.impl("_has_compatible_shallow_copy_type", _compatible, "PrivateUse1")
+
+
+def _compatible(a, b):
+    return a.layout == torch.strided and b.layout == torch.strided and {a.device.type, b.device.type} <= {"cpu", "biren"}
+
+
 def _collective(fn):
     """Argument errors found before the fingerprint exchange still take part in it (as an error
     marker), so the other ranks raise at once instead of waiting out the timeout."""
@@ -131,7 +151,7 @@ class ProcessGroupBCCL(dist.ProcessGroup):
         if isinstance(err, dist.DistBackendError) and str(err).startswith("bccl error"):
             return err
         e = self._diag.error(what, err, peers)
-        self._broken = str(e).splitlines()[0]
+        self._broken = f"{what} failed on rank {self._global_ranks[self._rank_]}"
         return e
 
     def _check_alive(self, op):
@@ -568,6 +588,7 @@ class ProcessGroupBCCL(dist.ProcessGroup):
 
 def create(dist_opts, backend_options=None):
     """The creator that torch.distributed calls for backend "bccl" (extended API)."""
+    _shallow_copy_compatible()
     timeout = dist_opts.timeout
     if not isinstance(timeout, datetime.timedelta):
         timeout = datetime.timedelta(seconds=float(timeout))

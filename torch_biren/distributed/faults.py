@@ -49,9 +49,16 @@ class Diagnosis:
         else:
             missing = [self._g(r) for r in peers if r != self.rank and r not in reports]
             if missing:
-                lines.append(f"Rank{'s' if len(missing) > 1 else ''} {_fmt_ranks(missing)} did not join {what.split()[0]}:"
-                             " the process died, or hangs outside this collective (e.g. in a long step, or in a"
-                             " different collective it has not timed out of yet).")
+                text = str(cause)
+                if any(s in text for s in ("reset by peer", "Connection closed", "closed by peer", "Broken pipe", "EOF")):
+                    why = "its connection closed: the process died"
+                elif "imed out" in text or "imeout" in text:
+                    why = (f"not there within the {self.timeout_s:g} s timeout: it hangs or is slow outside this "
+                           "collective (a long step, a deadlock, another collective it has not timed out of yet)")
+                else:
+                    why = "the process died, or hangs outside this collective"
+                lines.append(f"Rank{'s' if len(missing) > 1 else ''} {_fmt_ranks(missing)} did not join "
+                             f"{what.split()[0]}: {why}.")
             others = {self._g(r): s for r, s in reports.items() if r != self.rank}
             if others:
                 lines.append("Ranks that reported: " + "; ".join(f"rank {r} failed in {s}" for r, s in sorted(others.items())))
