@@ -21,6 +21,7 @@ __all__ = ["selected", "status", "install"]
 # module name -> list of (adapter name, apply(module), supported(version) -> bool, distribution)
 _hooks = {}
 _status = {}  # adapter name -> "applied" | "waiting for <module>" | "skipped: <why>"
+_pending = set()  # modules that were mid-import when their adapters registered
 _lock = threading.RLock()
 
 
@@ -36,6 +37,7 @@ def selected():
 
 
 def status():
+    _flush_pending()
     return dict(_status)
 
 
@@ -98,8 +100,28 @@ class _Loader(importlib.abc.Loader):
         return getattr(self._loader, attr)
 
 
+def _initializing(module):
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def _flush_pending():
+    """Adapts the modules that have finished importing since they were found half-imported. (torch, and
+    so this package, is often first imported from inside a library module, e.g. accelerate.accelerator.)"""
+    if not _pending:
+        return
+    with _lock:
+        for name in list(_pending):
+            module = sys.modules.get(name)
+            if module is None:
+                _pending.discard(name)  # its import failed; the finder sees it again if retried
+            elif not _initializing(module):
+                _pending.discard(name)
+                _run(name, module)
+
+
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
+        _flush_pending()  # any later import means a half-imported module may be complete now
         if name not in _hooks:
             return None
         for finder in sys.meta_path:
@@ -123,8 +145,12 @@ def register(name, module_name, apply, supported, distribution):
             return  # idempotent
         _hooks.setdefault(module_name, []).append((name, apply, supported, distribution))
         _status.setdefault(name, f"waiting for {module_name}")
-        if module_name in sys.modules:
-            _run(module_name, sys.modules[module_name])
+        module = sys.modules.get(module_name)
+        if module is not None:
+            if _initializing(module):
+                _pending.add(module_name)
+            else:
+                _run(module_name, module)
 
 
 def install():

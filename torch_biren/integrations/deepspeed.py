@@ -18,28 +18,26 @@ def _supported(version):
     return (0, 14) <= version < (1,)
 
 
+_requested = False
+
+
 def install():
-    """Makes biren DeepSpeed's accelerator (`get_accelerator()`); returns it."""
-    from deepspeed.accelerator import get_accelerator, set_accelerator
+    """Makes biren DeepSpeed's accelerator (`get_accelerator()`); returns it. Call it before
+    `import deepspeed` (or set DS_ACCELERATOR=biren): a few DeepSpeed modules keep the accelerator's
+    functions from their import time."""
+    global _requested
+    _requested = True
+    import deepspeed.accelerator.real_accelerator as ra  # the import hook sets it, if deepspeed is new here
 
-    current = get_accelerator() if _already_set() else None
-    if current is not None and current._name == "biren":
-        return current
-    from .deepspeed_accelerator import BirenAccelerator
+    if ra.ds_accelerator is None or ra.ds_accelerator._name != "biren":
+        from .deepspeed_accelerator import BirenAccelerator
 
-    accel = BirenAccelerator()
-    set_accelerator(accel)
-    return accel
-
-
-def _already_set():
-    import deepspeed.accelerator.real_accelerator as ra
-
-    return ra.ds_accelerator is not None
+        ra.set_accelerator(BirenAccelerator())
+    return ra.ds_accelerator
 
 
 def _apply(module):
-    if selected() and module.ds_accelerator is None:
+    if (_requested or selected()) and module.ds_accelerator is None:
         from .deepspeed_accelerator import BirenAccelerator
 
         module.set_accelerator(BirenAccelerator())

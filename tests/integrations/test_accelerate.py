@@ -1,0 +1,37 @@
+"""`accelerate launch` with two processes on biren, selected by ACCELERATE_TORCH_DEVICE=biren or by the
+CUDA migration, collectives on the bccl backend."""
+
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+from integration_runs import free_port
+
+ACCELERATE = os.path.join(os.path.dirname(sys.executable), "accelerate")
+needs_bccl = pytest.mark.skipif("bccl" not in torch.distributed.Backend.backend_list,
+                                reason="two processes need the 'bccl' collective backend (torch_biren.distributed), "
+                                       "which is not registered in this build")
+
+
+@needs_bccl
+@pytest.mark.skipif(not os.path.exists(ACCELERATE), reason="accelerate is not installed")
+@pytest.mark.parametrize("select", ["ACCELERATE_TORCH_DEVICE", "TORCH_BIREN_MIGRATE_CUDA"])
+def test_launch_two_processes(start, select, tmp_path):
+    env = dict(ACCELERATE_TORCH_DEVICE="biren") if select == "ACCELERATE_TORCH_DEVICE" else \
+        dict(TORCH_BIREN_MIGRATE_CUDA="1", TORCH_BIREN_MIGRATE_QUIET="1")
+    argv = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "bf16", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+            str(os.path.join(os.path.dirname(__file__), "accelerate_train.py")), "3", str(tmp_path)]
+    start(argv, env=env, timeout=180).finish()
+    results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert [r["rank"] for r in results] == [0, 1]
+    for r in results:
+        assert r["world"] == 2 and r["backend"] == "bccl" and r["distributed"] == "DistributedType.MULTI_GPU", r
+        assert r["device"] == f"biren:{r['rank']}" == r["param_device"], r
+        assert r["losses"] == results[0]["losses"]  # gathered: the same on both ranks
+        assert r["checksum"][0] == r["checksum"][1]  # the replicas' weights stayed identical
+    losses = results[0]["losses"]
+    assert len(losses) == 6 and losses[-1] < losses[0] - 0.3, losses
