@@ -42,16 +42,11 @@ def status():
 
 
 def version_tuple(text):
-    """'1.15.0.dev0' -> (1, 15, 0): the leading numeric parts."""
-    out = []
-    for part in text.split("."):
-        digits = "".join(ch for ch in part if ch.isdigit()) if part[:1].isdigit() else ""
-        if not digits:
-            break
-        out.append(int(digits))
-        if not part.isdigit():
-            break
-    return tuple(out)
+    """'1.15.0.dev0' -> (1, 15, 0), '5.0.0rc1' -> (5, 0, 0): the leading numeric release parts."""
+    import re
+
+    match = re.match(r"\d+(\.\d+)*", text)
+    return tuple(int(p) for p in match.group(0).split(".")) if match else ()
 
 
 def _version(distribution):
