@@ -14,9 +14,13 @@ $(PY):
 	python3 -m venv .venv
 
 # torch is pinned: a bare requirement would pull the CUDA build (gigabytes).
+# DeepSpeed ships as an sdist whose setup.py imports torch: built against the venv's torch (no build
+# isolation, no compiled ops), its pure-Python requirements listed beside it.
 $(DEPS): | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 numpy triton pytest expecttest \
-		transformers hypothesis matplotlib tqdm ninja
+		transformers hypothesis matplotlib tqdm ninja accelerate==1.15.0 pydantic
+	DS_BUILD_OPS=0 $(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+		deepspeed==0.19.8 hjson==3.1.0 msgpack==1.2.4 py-cpuinfo==9.0.0 einops==0.8.2
 	touch $@
 
 $(EXT): $(SOURCES) | $(DEPS)
