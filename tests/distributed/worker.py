@@ -436,6 +436,14 @@ def fsdp(ckpt_dir, steps="4"):
     losses = [_step(model, opt, x, y, dev, rank, n) for x, y in batches[:steps]]
     local = model[0].weight.to_local()
     assert local.device == dev and local.shape[0] == 32 // n, (local.device, local.shape)
+    # DTensor collectives (functional collectives through the C++ dispatcher) on the biren mesh
+    full = model[0].weight.full_tensor()
+    assert full.device == dev and full.shape == (32, 16), (full.device, full.shape)
+    assert torch.equal(full[rank * (32 // n):(rank + 1) * (32 // n)].cpu(), local.cpu())
+    import torch.distributed._functional_collectives as funcol
+
+    summed = funcol.all_reduce(torch.full((3,), float(rank + 1), device=dev), "sum", mesh)
+    assert summed.cpu().tolist() == [n * (n + 1) / 2] * 3, summed
     msd, osd = get_state_dict(model, opt)
     dcp.save({"model": msd, "optim": osd}, checkpoint_id=ckpt_dir)
     after = [_step(model, opt, x, y, dev, rank, n) for x, y in batches[steps:]]

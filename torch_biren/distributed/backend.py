@@ -14,6 +14,7 @@ they go to gloo as they are and charge nothing.
 import datetime
 import functools
 import os
+import weakref
 
 import torch
 import torch.distributed as dist
@@ -154,6 +155,17 @@ class ProcessGroupBCCL(dist.ProcessGroup):
         self._broken = f"{what} failed on rank {self._global_ranks[self._rank_]}"
         return e
 
+    def _on_error(self, what, peers=None):
+        # A weak reference: a Work finishing on a gloo thread must not hold the last reference to
+        # the group, or the group (and gloo, joining its own threads) would be destroyed there.
+        ref = weakref.ref(self)
+
+        def on_error(err):
+            pg = ref()
+            return pg._fail(what, err, peers) if pg is not None else err
+
+        return on_error
+
     def _check_alive(self, op):
         if self._broken is not None:
             raise dist.DistBackendError(
@@ -194,12 +206,12 @@ class ProcessGroupBCCL(dist.ProcessGroup):
             self._pricer.charge(device.index, op, bytes_in, bytes_out, wait_ns)
         if self._size_ == 1 and finish is None:
             inner = launch()
-            return Work(inner, result, on_error=lambda e: self._fail(what, e), op=what)
+            return Work(inner, result, on_error=self._on_error(what), op=what)
         try:
             inner = launch()
         except Exception as err:  # noqa: BLE001
             raise self._fail(what, err) from None
-        return Work(inner, result, finish, on_error=lambda e: self._fail(what, e), op=what)
+        return Work(inner, result, finish, on_error=self._on_error(what), op=what)
 
     def _announce_error(self, err):
         self._seq += 1
@@ -525,7 +537,7 @@ class ProcessGroupBCCL(dist.ProcessGroup):
             inner = launch(_view(t))
         except Exception as err:  # noqa: BLE001
             raise self._fail(what, err, peers=[self._rank_, peer]) from None
-        return Work([inner], [t], on_error=lambda e: self._fail(what, e, peers=[self._rank_, peer]), op=what)
+        return Work([inner], [t], on_error=self._on_error(what, [self._rank_, peer]), op=what)
 
     def send(self, tensors, dstRank, tag):
         return self._p2p("send", tensors, dstRank, lambda v: self._gloo.send([v], dstRank, tag))
@@ -538,15 +550,16 @@ class ProcessGroupBCCL(dist.ProcessGroup):
         t = self._one("recv", tensors)
         checks.check_tensors("recv", [t])
         inner = self._gloo.recv_anysource([_view(t)], tag)
-        work = Work([inner], [t], on_error=lambda e: self._fail("recv from any source", e), op="recv")
+        work = Work([inner], [t], on_error=self._on_error("recv from any source"), op="recv")
         work._source_rank_value = None
+        pricer = self._pricer
 
         def source():
             work.wait()
             src = inner._source_rank()
             if t.device.type == "biren":
                 nb = _nbytes([t])
-                self._pricer.charge(t.device.index, "recv", nb, nb, ranks=2)
+                pricer.charge(t.device.index, "recv", nb, nb, ranks=2)
             return src
 
         work.source_rank = work._source_rank = source
@@ -586,9 +599,29 @@ class ProcessGroupBCCL(dist.ProcessGroup):
         return [s * per_row for s in splits]
 
 
+_QUIESCE = []
+
+
+def _quiesce():
+    """At exit, before interpreter finalization: collect garbage while Python can still run the
+    autograd device threads' last decrefs. Otherwise a graph task released by the biren autograd
+    thread during finalization cannot take the GIL and the process aborts ("terminate called
+    without an active exception"), which torchrun reports as a failed rank."""
+    import gc
+    import time
+
+    gc.collect()
+    time.sleep(0.05)  # lets the device threads finish with what the collection released
+
+
 def create(dist_opts, backend_options=None):
     """The creator that torch.distributed calls for backend "bccl" (extended API)."""
     _shallow_copy_compatible()
+    if not _QUIESCE:
+        import atexit
+
+        atexit.register(_quiesce)
+        _QUIESCE.append(True)
     timeout = dist_opts.timeout
     if not isinstance(timeout, datetime.timedelta):
         timeout = datetime.timedelta(seconds=float(timeout))
