@@ -28,7 +28,7 @@ def _snapshot():
 
     T, M = torch.Tensor, torch.nn.Module
     objs = {f"torch.{n}": getattr(torch, n, None) for n in (*p.FACTORIES, "device", "Generator", "load",
-                                                            "set_default_device", "is_autocast_enabled")}
+                                                            "set_default_device", "is_autocast_enabled", "compile")}
     objs.update({f"Tensor.{n}": T.__dict__.get(n) for n in ("to", "cuda", "is_cuda", "pin_memory", "new_zeros")})
     objs.update({f"Module.{n}": M.__dict__.get(n) for n in ("to", "cuda", "to_empty")})
     objs.update({f"torch.cuda.{n}": v for n, v in vars(torch.cuda).items()
@@ -237,16 +237,23 @@ def check_distributed_names():
 
     assert p._backend_name("gloo") == "gloo"
     assert p._backend_name("cpu:gloo") == "cpu:gloo"
-    try:
+    if "bccl" in dist.Backend.backend_list:
+        assert p._backend_name("cpu:gloo,cuda:nccl") == "cpu:gloo,biren:bccl"
         dist.init_process_group("nccl", store=dist.HashStore(), rank=0, world_size=1)
-    except RuntimeError as e:
-        assert "'bccl'" in str(e) and "no 'bccl' backend is registered" in str(e), e
-    else:
-        raise AssertionError("nccl should need the bccl backend")
-    try:
-        p._backend_name("cpu:gloo,cuda:nccl")
-    except RuntimeError as e:
-        assert "bccl" in str(e)
+        try:
+            assert dist.get_backend() == "bccl"
+            x = torch.ones(4, device="cuda")
+            dist.all_reduce(x)
+            assert x.device.type == "biren" and x.sum().item() == 4
+        finally:
+            dist.destroy_process_group()
+    else:  # a build without the collective backend says so
+        try:
+            dist.init_process_group("nccl", store=dist.HashStore(), rank=0, world_size=1)
+        except RuntimeError as e:
+            assert "'bccl'" in str(e) and "no 'bccl' backend is registered" in str(e), e
+        else:
+            raise AssertionError("nccl should need the bccl backend")
     mesh = DeviceMesh("cuda", torch.arange(1), _init_backend=False, _rank=0)
     assert mesh.device_type == "biren"
 
@@ -259,6 +266,18 @@ def check_fused_optimizer_and_clip():
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     assert all(p.is_cuda for p in model.parameters())
+
+
+def check_compile_runs_eagerly():
+    # Inductor has no biren backend: the default torch.compile returns the model itself (one warning)
+    model = torch.nn.Linear(4, 4).cuda()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert torch.compile(model) is model
+        assert torch.compile(mode="max-autotune")(model) is model
+    assert len([w for w in caught if "torch.compile" in str(w.message)]) <= 1
+    fn = torch.compile(lambda x: x * 2, backend="eager")  # an explicit backend is honoured
+    assert fn(torch.ones(2, device="cuda")).device.type == "biren"
 
 
 def check_disable_restores_everything():

@@ -44,6 +44,7 @@ min_lr = 3e-4
 device = "cuda"
 dtype = "float16"  # 'float32', 'bfloat16' or 'float16' (float16 uses the GradScaler)
 seed = 1337
+compile = True  # use PyTorch 2.0 to compile the model to be faster (nanoGPT's default)
 for arg in sys.argv[1:]:  # configurator.py, inlined
     key, val = arg[2:].split("=", 1)
     assert key in globals(), f"unknown config key {key}"
@@ -194,6 +195,10 @@ model.cuda()
 assert all(p.is_cuda for p in model.parameters())
 scaler = torch.amp.GradScaler("cuda", enabled=(dtype == "float16"))
 optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+if compile:
+    print("compiling the model... (takes a ~minute)")
+    unoptimized_model = model
+    model = torch.compile(model)  # requires PyTorch 2.0
 
 
 @torch.no_grad()

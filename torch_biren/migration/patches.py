@@ -311,6 +311,27 @@ def _dataloader_args(args, kwargs):
     return args, kwargs
 
 
+def _eager_compile(orig):
+    """torch.compile with its default backend: Inductor generates code for CUDA or the CPU, not for biren,
+    so the model runs eagerly (the same numerics; simulated time is the eager kernels'). An explicit
+    backend (e.g. 'aot_eager', a callable) goes to torch.compile as asked."""
+    warned = []
+
+    @functools.wraps(orig)
+    def compile(model=None, *, backend="inductor", **kwargs):
+        if backend != "inductor" or kwargs.get("disable"):
+            return orig(model, backend=backend, **kwargs) if model is not None else orig(backend=backend, **kwargs)
+        if not warned:
+            warned.append(True)
+            import warnings
+
+            warnings.warn("torch_biren CUDA migration: torch.compile has no Inductor backend for biren; "
+                          "running eagerly", UserWarning, stacklevel=2)
+        return model if model is not None else (lambda m: m)
+
+    return compile
+
+
 def _backend_name(backend):
     """'nccl' -> 'bccl'; 'cpu:gloo,cuda:nccl' -> 'cpu:gloo,biren:bccl' (gloo when the target is the CPU)."""
     if not isinstance(backend, str):
@@ -462,6 +483,8 @@ def _apply(target):
     _patch(M, "to", _map_all(M.to))
     _patch(M, "to_empty", _map_kw(M.to_empty))
     _patch(M, "cuda", _module_cuda)
+
+    _patch(torch, "compile", _eager_compile(torch.compile))
 
     _patch(torch, "load", _load(torch.load))
     _patch(torch.serialization, "load", torch.load)
