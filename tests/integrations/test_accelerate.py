@@ -1,5 +1,5 @@
 """`accelerate launch` with two processes on biren, selected by ACCELERATE_TORCH_DEVICE=biren or by the
-CUDA migration, collectives on the bccl backend."""
+CUDA migration, collectives on the bccl backend: a plain accelerate loop, and a Trainer fine-tune."""
 
 import json
 import os
@@ -16,16 +16,18 @@ needs_bccl = pytest.mark.skipif("bccl" not in torch.distributed.Backend.backend_
                                        "which is not registered in this build")
 
 
+def _launch(port, script, *args):
+    return [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--dynamo_backend",
+            "no", "--main_process_port", str(port), os.path.join(os.path.dirname(__file__), script), *map(str, args)]
+
+
 @needs_bccl
 @pytest.mark.skipif(not os.path.exists(ACCELERATE), reason="accelerate is not installed")
 @pytest.mark.parametrize("select", ["ACCELERATE_TORCH_DEVICE", "TORCH_BIREN_MIGRATE_CUDA"])
 def test_launch_two_processes(start, select, tmp_path):
     env = dict(ACCELERATE_TORCH_DEVICE="biren") if select == "ACCELERATE_TORCH_DEVICE" else \
         dict(TORCH_BIREN_MIGRATE_CUDA="1", TORCH_BIREN_MIGRATE_QUIET="1")
-    argv = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "bf16", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-            str(os.path.join(os.path.dirname(__file__), "accelerate_train.py")), "3", str(tmp_path)]
-    start(argv, env=env, timeout=180).finish()
+    start(_launch(free_port(), "accelerate_train.py", 3, tmp_path), env=env, timeout=180).finish()
     results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["rank"] for r in results] == [0, 1]
     for r in results:
@@ -35,3 +37,14 @@ def test_launch_two_processes(start, select, tmp_path):
         assert r["checksum"][0] == r["checksum"][1]  # the replicas' weights stayed identical
     losses = results[0]["losses"]
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.3, losses
+
+
+@needs_bccl
+@pytest.mark.skipif(not os.path.exists(ACCELERATE), reason="accelerate is not installed")
+def test_trainer_two_processes(start, tmp_path):
+    start(_launch(free_port(), "trainer_finetune.py", "--out", tmp_path, "--steps", 4),
+          env=dict(ACCELERATE_TORCH_DEVICE="biren"), timeout=180).finish()
+    r0, r1 = (json.loads((tmp_path / f"result{rank}.json").read_text()) for rank in (0, 1))
+    assert (r0["device"], r1["device"]) == ("biren:0", "biren:1")
+    assert r0["losses"] == r1["losses"] and r0["losses"][-1] < r0["losses"][0] - 0.5  # logged: mean over ranks
+    assert r0["param_devices"] == r1["param_devices"] == ["biren"] and r0["n_gpu"] == 1

@@ -2,10 +2,11 @@
 
 Nothing here names a device: the test selects it the way users do (ACCELERATE_TORCH_DEVICE=biren,
 `--migrate` for `import torch_biren.transfer_to_biren`, or `--cpu` for the reference run).
-Prints one RESULT line (JSON)."""
+Prints one RESULT line (JSON), also written to OUT/result<RANK>.json (launched processes share stdout)."""
 
 import argparse
 import json
+import os
 import sys
 
 parser = argparse.ArgumentParser()
@@ -60,3 +61,5 @@ result = dict(
 if clock:
     result["simulated_ms"] = clock() - t0  # BR166 time the fine-tune would take on card 0
 print("RESULT " + json.dumps(result), flush=True)
+with open(os.path.join(opts.out, f"result{os.environ.get('RANK', '0')}.json"), "w") as f:
+    json.dump(result, f)
