@@ -16,6 +16,22 @@ def test_device_count_and_properties():
     assert torch.biren.is_bf16_supported()
 
 
+def test_module_to_keeps_parameter_objects():
+    # As with CUDA: Module.to assigns param.data, so optimizers and tied weights made before it hold on.
+    m = torch.nn.Linear(2, 2)
+    w = m.weight
+    opt = torch.optim.SGD(m.parameters(), lr=1.0)
+    m.to("biren")
+    assert m.weight is w and w.device.type == "biren"
+    m(torch.ones(1, 2, device="biren")).sum().backward()
+    before = w.detach().cpu().clone()
+    opt.step()
+    assert not torch.equal(w.detach().cpu(), before)
+    p = torch.nn.Parameter(torch.zeros(3, device="biren"))
+    p.data = torch.ones(3)  # and back to the CPU
+    assert p.device.type == "cpu" and p.sum().item() == 3
+
+
 def test_set_device_and_context():
     assert torch.biren.current_device() == 0
     with torch.biren.device(1):

@@ -138,6 +138,16 @@ at::Tensor& set_empty(at::Tensor& self) {
   return self;
 }
 
+// `param.data = param.to("biren")` (Module._apply keeping Parameter objects, FSDP2, DeepSpeed)
+// needs ATen to call dense CPU and biren tensors shallow-copy compatible, as it calls CPU and CUDA
+// ones; its own answer knows only the built-in backends.
+bool has_compatible_shallow_copy_type(const at::Tensor& self, const at::Tensor& from) {
+  auto dense = [](const at::Tensor& t) {
+    return t.layout() == c10::kStrided && (t.device().is_cpu() || t.device().is_privateuseone());
+  };
+  return dense(self) && dense(from);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
@@ -155,6 +165,7 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("set_.source_Storage_storage_offset", set_storage);
   m.impl("set_.source_Tensor", set_source_tensor);
   m.impl("set_", set_empty);
+  m.impl("_has_compatible_shallow_copy_type", has_compatible_shallow_copy_type);
 }
 
 }  // namespace biren

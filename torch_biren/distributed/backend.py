@@ -63,26 +63,6 @@ def _size_str(nbytes):
         nbytes /= 1024
 
 
-_LIB = None
-
-
-def _shallow_copy_compatible():
-    """`param.data = param.to("biren")` (FSDP2 moving parameters, Module._apply keeping Parameter
-    objects) needs ATen to call CPU and biren dense tensors shallow-copy compatible, as it does CPU
-    and CUDA; ATen answers that for built-in backends only. (Belongs with the device's op
-    registrations; done here, once, when a bccl group is made, unless already registered.)"""
-    global _LIB
-    op = "aten::_has_compatible_shallow_copy_type"
-    if _LIB is not None or torch._C._dispatch_has_kernel_for_dispatch_key(op, "PrivateUse1"):
-        return
-    _LIB = torch.library.Library("aten", "IMPL")
-    _LIB.impl("_has_compatible_shallow_copy_type", _compatible, "PrivateUse1")
-
-
-def _compatible(a, b):
-    return a.layout == torch.strided and b.layout == torch.strided and {a.device.type, b.device.type} <= {"cpu", "biren"}
-
-
 def _collective(fn):
     """Argument errors found before the fingerprint exchange still take part in it (as an error
     marker), so the other ranks raise at once instead of waiting out the timeout."""
@@ -599,29 +579,8 @@ class ProcessGroupBCCL(dist.ProcessGroup):
         return [s * per_row for s in splits]
 
 
-_QUIESCE = []
-
-
-def _quiesce():
-    """At exit, before interpreter finalization: collect garbage while Python can still run the
-    autograd device threads' last decrefs. Otherwise a graph task released by the biren autograd
-    thread during finalization cannot take the GIL and the process aborts ("terminate called
-    without an active exception"), which torchrun reports as a failed rank."""
-    import gc
-    import time
-
-    gc.collect()
-    time.sleep(0.05)  # lets the device threads finish with what the collection released
-
-
 def create(dist_opts, backend_options=None):
     """The creator that torch.distributed calls for backend "bccl" (extended API)."""
-    _shallow_copy_compatible()
-    if not _QUIESCE:
-        import atexit
-
-        atexit.register(_quiesce)
-        _QUIESCE.append(True)
     timeout = dist_opts.timeout
     if not isinstance(timeout, datetime.timedelta):
         timeout = datetime.timedelta(seconds=float(timeout))

@@ -77,22 +77,6 @@ def _patch(owner, name, value):
     state.undo.append(undo)
 
 
-def _compatible_shallow_copy(a, b):
-    return a.layout == torch.strided and b.layout == torch.strided and {a.device.type, b.device.type} <= {"cpu", "biren"}
-
-
-def _keep_params_on_conversion():
-    """model.cuda() on CUDA keeps each Parameter object (so tied weights stay tied); Module._apply does
-    that only when torch._has_compatible_shallow_copy_type says yes, which ATen answers for built-in
-    dense backends only. Registered here unless torch_biren registers it itself."""
-    op = "aten::_has_compatible_shallow_copy_type"
-    if torch._C._dispatch_has_kernel_for_dispatch_key(op, "PrivateUse1"):
-        return
-    lib = torch.library.Library("aten", "IMPL")
-    lib.impl("_has_compatible_shallow_copy_type", _compatible_shallow_copy, "PrivateUse1")
-    state.undo.append(lib._destroy)
-
-
 def _distinct(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -477,8 +461,6 @@ def _apply(target):
     _patch(T, "cuda", _tensor_cuda)
     _patch(T, "is_cuda", property(_is_cuda, doc="True for tensors on the migration's target device."))
 
-    if target == "biren":
-        _keep_params_on_conversion()
     M = torch.nn.Module
     _patch(M, "to", _map_all(M.to))
     _patch(M, "to_empty", _map_kw(M.to_empty))
