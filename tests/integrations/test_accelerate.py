@@ -23,10 +23,9 @@ def _launch(port, script, *args):
 
 @needs_bccl
 @pytest.mark.skipif(not os.path.exists(ACCELERATE), reason="accelerate is not installed")
-@pytest.mark.parametrize("select", ["ACCELERATE_TORCH_DEVICE", "TORCH_BIREN_MIGRATE_CUDA"])
-def test_launch_two_processes(start, select, tmp_path):
-    env = dict(ACCELERATE_TORCH_DEVICE="biren") if select == "ACCELERATE_TORCH_DEVICE" else \
-        dict(TORCH_BIREN_MIGRATE_CUDA="1", TORCH_BIREN_MIGRATE_QUIET="1")
+def test_launch_cuda_script_two_processes(start, tmp_path):
+    # accelerate sees 'cuda' (the migration) and asks for nccl, which becomes bccl
+    env = dict(TORCH_BIREN_MIGRATE_CUDA="1", TORCH_BIREN_MIGRATE_QUIET="1")
     start(_launch(free_port(), "accelerate_train.py", 3, tmp_path), env=env, timeout=180).finish()
     results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["rank"] for r in results] == [0, 1]
@@ -42,6 +41,7 @@ def test_launch_two_processes(start, select, tmp_path):
 @needs_bccl
 @pytest.mark.skipif(not os.path.exists(ACCELERATE), reason="accelerate is not installed")
 def test_trainer_two_processes(start, tmp_path):
+    # ACCELERATE_TORCH_DEVICE=biren: the accelerate adapter picks bccl and card LOCAL_RANK
     start(_launch(free_port(), "trainer_finetune.py", "--out", tmp_path, "--steps", 4),
           env=dict(ACCELERATE_TORCH_DEVICE="biren"), timeout=180).finish()
     r0, r1 = (json.loads((tmp_path / f"result{rank}.json").read_text()) for rank in (0, 1))
