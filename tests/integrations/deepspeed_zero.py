@@ -1,16 +1,19 @@
 """DeepSpeed ZeRO training of a tiny causal LM in one process, run by test_deepspeed.py.
 
-    deepspeed_zero.py biren|cpu PORT
+    deepspeed_zero.py biren|cpu PORT [OUT_DIR]
 
 ZeRO stage 1 in fp32 and stage 2 in bf16 (DeepSpeed's bf16 mode: bf16 weights, fp32 master copy),
 five steps each. On 'biren' DeepSpeed's accelerator is torch_biren's (collectives on bccl); 'cpu' is
-the reference: DeepSpeed's own CPU accelerator and gloo. Prints one RESULT line (JSON)."""
+the reference: DeepSpeed's own CPU accelerator and gloo. Prints one RESULT line (JSON). Under torchrun
+(several ranks, each fed the same batches, so the losses are those of one process) only stage 2 runs
+and each rank writes OUT_DIR/rank<N>.json."""
 
 import json
 import os
 import sys
 
 device, port = sys.argv[1], sys.argv[2]
+out_dir = sys.argv[3] if len(sys.argv) > 3 else None
 for key, value in dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=port).items():
     os.environ.setdefault(key, value)
 
@@ -53,9 +56,14 @@ def zero(stage, bf16):
 
 torch_biren.reset_op_counts()
 result = dict(accelerator=get_accelerator()._name)
-result["zero1_fp32"] = zero(1, False)
+if out_dir is None:
+    result["zero1_fp32"] = zero(1, False)
 result["zero2_bf16"] = zero(2, True)
 result["backend"] = torch.distributed.get_backend()
+result["world"] = torch.distributed.get_world_size()
 result["collectives"] = sorted(n for n in torch_biren.op_counts() if n.startswith("bccl"))
 print("RESULT " + json.dumps(result), flush=True)
+if out_dir is not None:
+    with open(os.path.join(out_dir, f"rank{torch.distributed.get_rank()}.json"), "w") as f:
+        json.dump(result, f)
 torch.distributed.destroy_process_group()

@@ -2,8 +2,10 @@
 the same run on DeepSpeed's CPU accelerator."""
 
 import importlib.util
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,6 +36,25 @@ def test_zero_stage1_and_2_one_process(start):
         assert abs(d - c) <= 1e-5 * c, (z1["losses"], cpu["zero1_fp32"]["losses"])
     for d, c in zip(z2["losses"], cpu["zero2_bf16"]["losses"]):
         assert abs(d - c) <= 2e-3 * c, (z2["losses"], cpu["zero2_bf16"]["losses"])
+
+
+@needs_bccl
+def test_zero2_two_processes(start, tmp_path):
+    # both ranks get the same batches: ZeRO-2 partitioned over two cards must reproduce one card's losses
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+                "--master_port", str(free_port()), str(Path(__file__).parent / "deepspeed_zero.py")]
+    run = start(torchrun, "biren", "0", tmp_path, timeout=180)
+    one = start("deepspeed_zero.py", "cpu", free_port())
+    run.finish()
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    reference = one.result()["zero2_bf16"]["losses"]
+    for r, result in enumerate(ranks):
+        z2 = result["zero2_bf16"]
+        assert result["world"] == 2 and result["backend"] == "bccl" and z2["device"] == f"biren:{r}"
+        assert "bccl:all_gather_into_tensor" in result["collectives"] or "bccl:all_gather" in result["collectives"], \
+            result["collectives"]
+        for d, c in zip(z2["losses"], reference):
+            assert abs(d - c) <= 2e-3 * c, (z2["losses"], reference)
 
 
 def test_accelerator_interface():
