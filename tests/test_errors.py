@@ -45,3 +45,27 @@ def test_printing_uses_no_fp64_of_the_users():
     r = run_python("import torch, warnings; warnings.simplefilter('error'); print(torch.arange(3.0, device='biren'))",
                    env={"TORCH_BIREN_FP64": "error"})
     assert r.stdout.strip() == "tensor([0., 1., 2.], device='biren:0')", r.stderr
+
+
+def test_grad_scaler_needs_no_fp64_of_the_users():
+    # GradScaler.unscale_ takes its scale's reciprocal in float64: PyTorch's temporary, not the user's.
+    r = run_python(
+        "import torch, warnings; warnings.simplefilter('error')\n"
+        "m = torch.nn.Linear(4, 2).to('biren'); opt = torch.optim.SGD(m.parameters(), lr=0.1)\n"
+        "scaler = torch.amp.GradScaler('biren')\n"
+        "with torch.autocast('biren', dtype=torch.float16):\n"
+        "    loss = m(torch.randn(3, 4, device='biren')).float().pow(2).mean()\n"
+        "scaler.scale(loss).backward(); scaler.step(opt); scaler.update()\n"
+        "print('stepped', scaler.get_scale())\n",
+        env={"TORCH_BIREN_FP64": "error"})
+    assert r.stdout.strip() == "stepped 65536.0", r.stderr
+
+
+def test_op_without_any_kernel_says_so():
+    a = torch.ones(2, 2, device="biren", dtype=torch.bfloat16)
+    with pytest.raises(NotImplementedError) as err:
+        torch.mm(a, a, out_dtype=torch.float32)  # CUDA-only overload
+    assert str(err.value).splitlines()[0] == (
+        "biren: aten::mm.dtype is not supported on biren: it has no device kernel, and PyTorch has no CPU kernel "
+        "for the fallback to run (it is implemented only for other accelerators).")
+    assert torch.mm(a, a).sum().item() == 8.0

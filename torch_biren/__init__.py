@@ -41,9 +41,9 @@ def _register():
 
     _chip_binding.install()
     _exit.install()
-    from . import _printing, ops, profiler  # noqa: F401  (torch_biren.profiler is public)
+    from . import _fp64_exempt, ops, profiler  # noqa: F401  (torch_biren.profiler is public)
 
-    _printing.install()
+    _fp64_exempt.install()
 
     ops.install()
 
