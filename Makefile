@@ -16,7 +16,7 @@ $(PY):
 # torch is pinned: a bare requirement would pull the CUDA build (gigabytes).
 # DeepSpeed ships as an sdist whose setup.py imports torch: built against the venv's torch (no build
 # isolation, no compiled ops), its pure-Python requirements listed beside it.
-$(DEPS): | $(PY)
+$(DEPS): Makefile | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 numpy triton pytest expecttest \
 		transformers hypothesis matplotlib tqdm ninja accelerate==1.15.0 pydantic
 	DS_BUILD_OPS=0 $(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
