@@ -50,15 +50,25 @@ def test_printing_uses_no_fp64_of_the_users():
 def test_grad_scaler_needs_no_fp64_of_the_users():
     # GradScaler.unscale_ takes its scale's reciprocal in float64: PyTorch's temporary, not the user's.
     r = run_python(
-        "import torch, warnings; warnings.simplefilter('error')\n"
+        "import torch, warnings; warnings.simplefilter('error'); torch.manual_seed(0)\n"
         "m = torch.nn.Linear(4, 2).to('biren'); opt = torch.optim.SGD(m.parameters(), lr=0.1)\n"
-        "scaler = torch.amp.GradScaler('biren')\n"
+        "scaler = torch.amp.GradScaler('biren', init_scale=1024.0)\n"
         "with torch.autocast('biren', dtype=torch.float16):\n"
         "    loss = m(torch.randn(3, 4, device='biren')).float().pow(2).mean()\n"
         "scaler.scale(loss).backward(); scaler.step(opt); scaler.update()\n"
         "print('stepped', scaler.get_scale())\n",
         env={"TORCH_BIREN_FP64": "error"})
-    assert r.stdout.strip() == "stepped 65536.0", r.stderr
+    assert r.stdout.strip() == "stepped 1024.0", r.stderr
+
+
+def test_fp16_overflow_is_silent_as_on_a_gpu():
+    # A GradScaler's first steps overflow fp16 on purpose; compiled kernels give inf without a word.
+    a = torch.full((4, 4), 300.0, device="biren", dtype=torch.float16)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.isinf(a @ a).all()
 
 
 def test_op_without_any_kernel_says_so():

@@ -127,7 +127,8 @@ class Kernel:
         grid = tuple(grid) + (1, ) * (3 - len(grid))
         patch = _lang_patch()
         set_threads = _blas_threads_setter() if blas_threads else None
-        with _interp_lock:
+        # Compiled kernels overflow to inf and divide by zero silently; numpy under the interpreter warns.
+        with _interp_lock, np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             patch.apply()
             previous = set_threads(blas_threads) if set_threads else None
             try:
