@@ -37,9 +37,10 @@ def _register():
     torch.utils.generate_methods_for_privateuse1_backend(
         for_tensor=True, for_module=True, for_packed_sequence=True, for_storage=True
     )
-    from . import _chip_binding, _exit
+    from . import _chip_binding, _compile, _exit
 
     _chip_binding.install()
+    _compile.install()
     _exit.install()
     from . import _fp64_exempt, ops, profiler  # noqa: F401  (torch_biren.profiler is public)
 

@@ -31,6 +31,12 @@ def use_triton(*tensors):
     return _mode == "triton" and all(t is None or t.dtype in TRITON_DTYPES for t in tensors)
 
 
+def traced(*tensors):
+    """True under torch.compile/export tracing (fake or functional tensors, which have no memory):
+    kernels registered at an autograd key then give PyTorch their decomposition to trace instead."""
+    return any(t is not None and type(t) not in (torch.Tensor, torch.nn.Parameter) for t in tensors)
+
+
 def view(t):
     """A CPU tensor over the device tensor's memory (no copy); None and CPU tensors pass through."""
     if t is None or t.device.type != "biren":

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from .. import kernels
 from ..sim import costs
-from ._common import charge, same_device, use_triton, view
+from ._common import charge, same_device, traced, use_triton, view
 
 
 def _on_biren(*ts):
@@ -164,7 +164,7 @@ def cross_entropy_loss(input, target, weight=None, reduction=1, ignore_index=-10
         input = input.float() if input.is_floating_point() else input
         weight = weight.float() if weight is not None and weight.is_floating_point() else weight
     fusable = (weight is None and label_smoothing == 0.0 and input.dim() == 2 and target.dim() == 1
-               and target.dtype == torch.long and input.is_floating_point())
+               and target.dtype == torch.long and input.is_floating_point() and not traced(input, target))
     if not fusable:
         return torch.ops.aten.cross_entropy_loss.default.decompose(input, target, weight, reduction, ignore_index,
                                                                    label_smoothing)

@@ -3,7 +3,7 @@
 import torch
 
 from .. import kernels
-from ._common import charge, empty, same_device, use_triton, view
+from ._common import charge, empty, same_device, traced, use_triton, view
 
 
 class _RMSNorm(torch.autograd.Function):
@@ -51,8 +51,9 @@ def rms_norm(x, normalized_shape, weight=None, eps=None):
     eps = eps if eps is not None else torch.finfo(x.dtype).eps
     k = len(normalized_shape)
     same_dtype = weight is None or weight.dtype == x.dtype
-    if not x.is_floating_point() or not same_dtype or tuple(x.shape[x.dim() - k:]) != tuple(normalized_shape):
-        # Mixed dtypes and odd shapes: PyTorch's own decomposition.
+    if (not x.is_floating_point() or not same_dtype or tuple(x.shape[x.dim() - k:]) != tuple(normalized_shape)
+            or traced(x, weight)):
+        # Mixed dtypes, odd shapes and graph tracing: PyTorch's own decomposition.
         return torch.ops.aten.rms_norm.default.decompose(x, normalized_shape, weight, eps)
     if k > 1:
         flat = x.reshape(*x.shape[: x.dim() - k], -1)
