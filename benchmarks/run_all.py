@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results")
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "sim"))  # published-run table shared with the tests
 
 from torch_biren.sim import collectives, costs, projection  # noqa: E402
 from torch_biren.sim.chip import load_chip  # noqa: E402
@@ -191,16 +190,15 @@ def projections(bar, quick):
 
 
 def published(bar):
-    from test_projection import PUBLISHED
+    from torch_biren.sim import published_runs
 
     rows = []
-    for run, kwargs, pub, flops in PUBLISHED:
+    for run in published_runs.RUNS:
         t = time.perf_counter()
-        r = projection.project(**kwargs)
+        tflops, r = published_runs.tflops_per_gpu(run)
         wall = time.perf_counter() - t
-        tflops = flops(r) / (r.step_ns * 1e-9) / kwargs["cards"] / 1e12
-        rows.append({"run": run, "projected_tflops": tflops, "published_tflops": pub,
-                     "error_pct": 100 * (tflops / pub - 1), "mfu": r.mfu, "wall_s": wall})
+        rows.append({"run": run.name, "projected_tflops": tflops, "published_tflops": run.tflops_per_gpu,
+                     "error_pct": 100 * (tflops / run.tflops_per_gpu - 1), "mfu": r.mfu, "wall_s": wall})
         bar.update(1)
     return rows
 
@@ -297,7 +295,9 @@ def main():
     args = p.parse_args()
     os.makedirs(OUT, exist_ok=True)
     start = time.perf_counter()
-    steps = len(CHIPS) + len(PROJECTIONS) + 1 + 3 + 2 * (1 if args.quick else 3) + 2
+    from torch_biren.sim import published_runs
+
+    steps = len(CHIPS) + len(PROJECTIONS) + 1 + len(published_runs.RUNS) + 2 * (1 if args.quick else 3) + 2
     with tqdm(total=steps, desc="bench") as bar:
         sweeps = op_sweeps(bar)
         pngs = sweep_plots(sweeps)

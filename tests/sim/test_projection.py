@@ -6,6 +6,7 @@ import torch
 
 from torch_biren import cli
 from torch_biren.sim import projection as P
+from torch_biren.sim import published_runs
 
 
 def _live_step_ns(family, patched):
@@ -56,39 +57,20 @@ def test_a_config_that_cannot_fit_says_so():
     assert P.project("qwen2.5-7b", cards=8, mode="decode", batch=8, seq=2048, tp=4, dp=2).fits
 
 
-def _megatron_flops(batch, seq, layers, hidden, vocab):
-    """Narayanan et al. 2021, eq. 3 (with activation recomputation), the FLOPs their per-GPU figure counts."""
-    return 96 * batch * seq * layers * hidden**2 * (1 + seq / (6 * hidden) + vocab / (16 * layers * hidden))
+@pytest.mark.parametrize("run", published_runs.RUNS, ids=lambda run: run.name)
+def test_published_gpu_runs_within_25_percent(run):
+    tflops, _ = published_runs.tflops_per_gpu(run)
+    assert tflops == pytest.approx(run.tflops_per_gpu, rel=0.25), run.name
 
 
-PUBLISHED = [  # (run, projection arguments, published TFLOP/s per GPU, FLOPs counted)
-    ("Megatron GPT-175B, 1024 A100", dict(model="gpt-175b", cards=1024, chip="A100", batch=1536, seq=2048, tp=8, pp=8,
-                                          micro_batch=1, recompute=True), 140,
-     lambda r: _megatron_flops(1536, 2048, 96, 12288, 51200)),
-    ("Megatron GPT-1T, 3072 A100", dict(model="gpt-1t", cards=3072, chip="A100", batch=3072, seq=2048, tp=8, pp=64,
-                                        micro_batch=1, recompute=True), 163,
-     lambda r: _megatron_flops(3072, 2048, 128, 25600, 51200)),
-    ("Llama 3 405B, 8192 H100", dict(model="llama-3-405b", cards=8192, chip="H100", batch=2048, seq=8192, tp=8, pp=16,
-                                     micro_batch=1), 430, lambda r: r.model_flops),
-]  # fmt: skip
-
-
-def published_comparison():
-    """[(run, projected TFLOP/s per GPU, published, error)] for the published runs."""
-    rows = []
-    for run, kwargs, published, flops in PUBLISHED:
-        r = P.project(**kwargs)
-        tflops = flops(r) / (r.step_ns * 1e-9) / kwargs["cards"] / 1e12
-        rows.append((run, tflops, published, tflops / published - 1))
-    return rows
-
-
-@pytest.mark.parametrize("i", range(len(PUBLISHED)))
-def test_published_gpu_runs_within_25_percent(i):
-    run, kwargs, published, flops = PUBLISHED[i]
-    r = P.project(**kwargs)
-    tflops = flops(r) / (r.step_ns * 1e-9) / kwargs["cards"] / 1e12
-    assert tflops == pytest.approx(published, rel=0.25), run
+def test_interleaved_schedule_shrinks_the_bubble():
+    kw = dict(model="llama-3-405b", cards=256, chip="H100", batch=64, seq=2048, tp=8, pp=16, micro_batch=1)
+    plain, inter = P.project(**kw), P.project(**kw, virtual_stages=4)
+    assert inter.bubble_ns == pytest.approx(plain.bubble_ns / 4, rel=1e-6)
+    assert inter.comm_ns["pipeline send/recv"] > plain.comm_ns["pipeline send/recv"]
+    assert "interleaved 1F1B with 4 virtual stages" in inter.report()
+    with pytest.raises(P.ProjectionError, match="needs pp > 1"):
+        P.project("qwen2.5-7b", cards=1, virtual_stages=2)
 
 
 def test_cluster_training_prints_mfu_communication_and_checkpoint():

@@ -33,6 +33,8 @@ def add_arguments(p):
     for name in ("dp", "tp", "pp", "ep"):
         p.add_argument(f"--{name}", type=_positive, default=None if name == "dp" else 1, help=f"{name} degree")
     p.add_argument("--micro-batch", type=_positive, default=None)
+    p.add_argument("--virtual-stages", type=_positive, default=1,
+                   help="interleaved 1F1B schedule: layer chunks per card (default 1: plain 1F1B)")
     p.add_argument("--recompute", action="store_true", help="full activation recomputation")
     p.add_argument("--zero", type=int, default=1, choices=(0, 1), help="1: optimizer states sharded over dp")
     p.add_argument("--network", default=None, help="roce-100/200/400, ib-200/400, supernode-N, or bytes/s per card")
@@ -58,7 +60,7 @@ def run(args):
     try:
         r = projection.project(
             args.model, cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=args.chip,
-            dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, micro_batch=args.micro_batch, network=network,
+            dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, micro_batch=args.micro_batch, virtual_stages=args.virtual_stages, network=network,
             cards_per_server=args.cards_per_server, recompute=args.recompute, zero=args.zero,
             fused=not args.unfused, storage_GBps=args.storage_GBps, memory_mode=args.memory_mode)
     except projection.ProjectionError as err:

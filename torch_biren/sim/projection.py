@@ -260,6 +260,7 @@ class Result:
     checkpoint: dict
     assumptions: list = field(default_factory=list)
     recompute: bool = False
+    virtual_stages: int = 1
 
     @property
     def fits(self):
@@ -280,6 +281,7 @@ class Result:
             "comm_share": self.comm_share, "compute_s": self.compute_ns / 1e9, "bubble_s": self.bubble_ns / 1e9,
             "optimizer_s": self.optimizer_ns / 1e9, "top_ops": [(n, ns / 1e9) for n, ns in self.top_ops],
             "checkpoint": self.checkpoint, "assumptions": self.assumptions, "recompute": self.recompute,
+            "virtual_stages": self.virtual_stages,
         }  # fmt: skip
 
     def report(self, top=8):
@@ -292,7 +294,8 @@ class Result:
         what = {"train": f"global batch {self.batch} x seq {self.seq}, micro-batch {p.micro_batch} x {p.microbatches}",
                 "prefill": f"batch {self.batch} x prompt {self.seq}",
                 "decode": f"batch {self.batch}, one token with {self.context} cached"}[self.mode]
-        lines.append(f"  {what}{', full activation recomputation' if self.recompute else ''}")
+        interleaved = f", interleaved 1F1B with {self.virtual_stages} virtual stages" if self.virtual_stages > 1 else ""
+        lines.append(f"  {what}{', full activation recomputation' if self.recompute else ''}{interleaved}")
         unit = "step" if self.mode == "train" else "token step" if self.mode == "decode" else "prefill"
         lines.append(f"  {unit} time {_time(self.step_ns)}   tokens/s {self.tokens_per_s:,.0f}   "
                      f"MFU {100 * self.mfu:.1f}%   communication {100 * self.comm_share:.1f}% of the step")
@@ -329,8 +332,10 @@ def _model_flops(name, batch, seq, mode, context):
 
 def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=None, tp=1, pp=1, ep=1,
             micro_batch=None, context=None, network=None, cards_per_server=8, recompute=False, zero=1,
-            fused=True, storage_GBps=None, memory_mode=None, dtype=None):
-    """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`."""
+            fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1):
+    """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
+    virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021), each card holding that
+    many non-adjacent chunks of layers: the bubble shrinks by that factor, pipeline sends grow by it."""
     name = resolve(model)
     if mode not in MODES:
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -345,6 +350,13 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
         raise ProjectionError(str(err)) from None
     cfg = _config(name)
     pl = plan(cfg, cards, batch, dp, tp, pp, ep, micro_batch, mode)
+    v = virtual_stages
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ProjectionError(f"virtual_stages must be a positive integer, got {v}")
+    if v > 1 and (pp == 1 or mode != "train"):
+        raise ProjectionError("virtual_stages > 1 (the interleaved schedule) needs pp > 1 and mode train")
+    if v > -(-cfg.num_hidden_layers // pp):
+        raise ProjectionError(f"virtual_stages={v} exceeds the {-(-cfg.num_hidden_layers // pp)} layers of a stage")
     if mode == "decode":
         context = seq if context is None else context
         seq_in = 1
@@ -375,7 +387,8 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
 
     passes = (4 + (2 if recompute else 0)) if mode == "train" else 2
     m = pl.microbatches if mode == "train" else 1
-    slots = m + pp - 1 if mode == "train" else pp  # 1F1B: m + pp - 1 micro-batch slots on the critical path
+    # 1F1B: m + (pp - 1) / v micro-batch slots on the critical path (v = 1: the plain schedule)
+    slots = m + (pp - 1) / v if mode == "train" else pp
     if tp > 1:
         comm["tensor-parallel all-reduce"] = slots * layers_stage * passes * coll("all_reduce", act, tp)
     e, k = _experts(cfg)
@@ -387,7 +400,7 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
     if pp > 1:
         across = 1 if tp * pl.dp >= cards_per_server else 2
         n_p2p = 2 if mode == "train" else 1
-        comm["pipeline send/recv"] = slots * n_p2p * coll("send_recv", act, 2, across)
+        comm["pipeline send/recv"] = slots * v * n_p2p * coll("send_recv", act, 2, across)
     params_card = lc.params["base"] + (lc.params["dense"] * dense + lc.params["moe"] * moe) * share
     experts_card = (lc.expert_params["dense"] * dense + lc.expert_params["moe"] * moe) * share
     params_card = params_card - experts_card + experts_card / ep
@@ -405,7 +418,7 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
         # AdamW on fp32 master weights, one fused multi-tensor kernel: read w, g, m, v; write w, m, v, bf16 w.
         optimizer_ns = costs.generic(12 * shard, shard * (4 * 3 + 2 + 4 * 3 + 2) / 1, chip).ns
     compute = t_mb * slots if mode == "train" else per_stage(lc.total) * pp
-    bubble = t_mb * (pp - 1) if mode == "train" else 0.0
+    bubble = t_mb * (pp - 1) / v if mode == "train" else 0.0
     compute_net = compute - bubble
     step = compute + sum(comm.values()) + optimizer_ns
     tokens = batch * (seq if mode != "decode" else 1)
@@ -464,7 +477,7 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
                                "figure for Biren clusters)")
     return Result(name, mode, chip, topo, pl, batch, seq, context, step, tokens / step * 1e9,
                   flops / (cards * peak * step * 1e-9), flops, memory, chip.memory_bytes, comm, compute_net, bubble,
-                  optimizer_ns, top, ckpt, assumptions, recompute and mode == "train")
+                  optimizer_ns, top, ckpt, assumptions, recompute and mode == "train", v)
 
 
 DEFAULT_STORAGE_GBPS = 10.0
