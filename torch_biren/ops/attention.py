@@ -8,6 +8,7 @@ import math
 import torch
 
 from .. import kernels
+from .._layout import like_query
 from ._common import charge, empty, same_device, use_triton, view
 
 # The backend choice (overrideable unless dropout) is a DispatchStub, registered in csrc/aten/extras.cpp.
@@ -80,22 +81,10 @@ def _scale(q, scale):
     return scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
 
 
-def _like_query(q, shape):
-    """The output in the query's memory layout, as PyTorch's meta kernel for this op (and CUDA's
-    flash kernels) lay it out: torch.compile plans the views after attention on that layout."""
-    if tuple(q.shape) == tuple(shape):
-        return torch.empty_like(q)
-    order = sorted(range(q.dim()), key=lambda i: q.stride(i), reverse=True)
-    strides, step = [0] * q.dim(), 1
-    for i in reversed(order):
-        strides[i], step = step, step * shape[i]
-    return torch.empty_strided(shape, strides, dtype=q.dtype, device=q.device)
-
-
 def sdpa_forward(q, k, v, attn_bias=None, dropout_p=0.0, is_causal=False, return_debug_mask=False, *, scale=None):
     device = same_device("aten::scaled_dot_product_attention", query=q, key=k, value=v, attn_mask=attn_bias)
     b, h, lq, lk = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
-    out = _like_query(q, (b, h, lq, v.shape[-1]))
+    out = like_query(q, (b, h, lq, v.shape[-1]))
     lse = empty((b, h, lq), q, torch.float32)
     sc = _scale(q, scale)
     if use_triton(q, k, v):

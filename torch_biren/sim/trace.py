@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .._layout import like_query
 from . import costs, dtypes, registry
 
 aten = torch.ops.aten
@@ -152,7 +153,7 @@ class _SDPA(torch.autograd.Function):
         t = _active
         b, h, lq = q.shape[:-2].numel(), q.shape[-3], q.shape[-2]
         with t.quiet():
-            out = q.new_empty((*q.shape[:-1], v.shape[-1]))
+            out = like_query(q, (*q.shape[:-1], v.shape[-1]))
             lse = q.new_empty((b, h, lq), dtype=torch.float32)
         t.charge("aten::_scaled_dot_product_fused_attention_overrideable", registry.cost_of(
             "aten::_scaled_dot_product_fused_attention_overrideable",
