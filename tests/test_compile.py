@@ -9,6 +9,7 @@ import torch
 
 import torch_biren
 from torch_biren.adapt import zoo
+from torch_biren.ops import patch_model
 
 
 def test_default_backend_matches_eager_and_warns():
@@ -33,6 +34,7 @@ def test_default_backend_matches_eager_and_warns():
 def test_hf_model_compiles_with_device_attention():
     torch._dynamo.reset()
     model = zoo.build("qwen2").to("biren")
+    patch_model(model)  # the fused RoPE/SwiGLU/RMSNorm trace as their composite forms
     ids = torch.randint(0, zoo.VOCAB, (2, 16)).to("biren")
     ref = model(ids, labels=ids).loss
     torch_biren.reset_op_counts()

@@ -11,7 +11,9 @@ from ._common import charge, same_device, traced, use_triton, view
 
 
 def _on_biren(*ts):
-    return all(t.device.type == "biren" for t in ts)
+    """Run the fused kernels: biren tensors, and not while torch.compile traces (it traces the
+    composite form instead; the kernels touch memory that fake tensors do not have)."""
+    return not torch.compiler.is_compiling() and all(t.device.type == "biren" for t in ts)
 
 
 class _Rope(torch.autograd.Function):
