@@ -29,11 +29,12 @@ def _live_step_ns(family, patched):
 
 
 @pytest.mark.parametrize("family,patched", [("qwen2", False), ("qwen2", True), ("llama", True)])
-def test_tiny_projection_agrees_with_the_live_device(family, patched):
+def test_tiny_projection_agrees_with_the_live_device(family, patched, monkeypatch):
     import transformers.models.qwen2.modeling_qwen2 as modeling
 
-    if not patched and getattr(modeling.apply_rotary_pos_emb, "_biren", False):
-        pytest.skip("patch_model already routed this process's Qwen2 RoPE to the fused kernel")
+    rope = modeling.apply_rotary_pos_emb
+    if not patched and getattr(rope, "_biren", False):  # patch_model routes RoPE process-wide: undo it here
+        monkeypatch.setattr(modeling, "apply_rotary_pos_emb", rope._original)
     live = _live_step_ns(family, patched)
     r = P.project(f"tiny-{family}", cards=1, mode="train", batch=2, seq=16, fused=patched)
     assert r.compute_ns == pytest.approx(live, rel=0.05)

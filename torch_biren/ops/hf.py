@@ -43,6 +43,7 @@ def _patch_rope(modeling):
         return fused.rope(q, k, cos, sin)
 
     apply_rotary_pos_emb._biren = True
+    apply_rotary_pos_emb._original = original
     modeling.apply_rotary_pos_emb = apply_rotary_pos_emb
 
 
