@@ -218,8 +218,7 @@ def collective_table():
 
 def live_models(bar, quick):
     """Tiny models live on biren: simulated training step and decode tokens/s vs their projection."""
-    import torch_biren  # noqa: F401
-    from torch_biren import _C
+    from torch_biren import sim
     from torch_biren.adapt import zoo
     from torch_biren.ops import patch_model
 
@@ -231,10 +230,10 @@ def live_models(bar, quick):
         model(ids, labels=ids).loss.backward()
         model.zero_grad(set_to_none=True)
         torch.biren.synchronize()
-        t0 = _C._sim_elapsed_ns(0)
+        t0 = sim.elapsed_ns(0)
         model(ids, labels=ids).loss.backward()
         torch.biren.synchronize()
-        live = _C._sim_elapsed_ns(0) - t0
+        live = sim.elapsed_ns(0) - t0
         proj = projection.project(f"tiny-{family}", cards=1, batch=2, seq=16).compute_ns
         rows.append({"model": f"tiny-{family}", "what": "train step fwd+bwd, batch 2 x 16", "live_ms": live / 1e6,
                      "projected_ms": proj / 1e6, "error_pct": 100 * (proj / live - 1)})
@@ -245,7 +244,6 @@ def live_models(bar, quick):
 def live_inference(bar, quick):
     """Tiny models live on biren: prefill of a 64-token prompt and greedy decode with the KV cache,
     simulated time, at several batch sizes."""
-    import torch_biren  # noqa: F401
     from torch_biren import sim
     from torch_biren.adapt import zoo
     from torch_biren.ops import patch_model

@@ -316,11 +316,6 @@ void reset_op_counts() {
 void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op) {
   const auto& schema = op.schema();
   OpInfo& info = info_for(schema);
-  // An op PyTorch implements only for other accelerators (e.g. CUDA-only kernels) has nothing to fall
-  // back on: say so, rather than let the dispatcher blame the 'CPU' backend of a biren call.
-  TORCH_CHECK_NOT_IMPLEMENTED(cpu_op.hasComputedKernelForDispatchKey(c10::DispatchKey::CPU), "biren: ", info.name,
-                              " is not supported on biren: it has no device kernel, and PyTorch has no CPU kernel "
-                              "for the fallback to run (it is implemented only for other accelerators).");
   if (!info.modelled && policy != FallbackPolicy::Allow) {
     TORCH_CHECK_NOT_IMPLEMENTED(policy != FallbackPolicy::Error, "biren: ", info.name,
                                 " has no device kernel, and TORCH_BIREN_FALLBACK=error forbids running it "
@@ -357,7 +352,17 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
   }
   sim::Cost cost;
   if (info.modelled) cost = modelled_cost(info, *stack, begin);
-  cpu_op.callBoxed(stack);
+  try {
+    cpu_op.callBoxed(stack);
+  } catch (const c10::NotImplementedError&) {
+    // An op PyTorch implements only for other accelerators (e.g. CUDA-only kernels) has nothing to fall
+    // back on: say so, rather than let the dispatcher blame the 'CPU' backend of a biren call. Checked
+    // here, off the hot path.
+    TORCH_CHECK_NOT_IMPLEMENTED(cpu_op.hasComputedKernelForDispatchKey(c10::DispatchKey::CPU), "biren: ", info.name,
+                                " is not supported on biren: it has no device kernel, and PyTorch has no CPU kernel "
+                                "for the fallback to run (it is implemented only for other accelerators).");
+    throw;
+  }
   bridge.sync_storages();
   for (auto& m : mutated) {
     // Keep metadata changes the CPU kernel made to in-place / out= arguments (e.g. resized outputs).

@@ -10,8 +10,7 @@ from torch_biren.sim import published_runs
 
 
 def _live_step_ns(family, patched):
-    import torch_biren  # noqa: F401
-    from torch_biren import _C
+    from torch_biren import sim
     from torch_biren.adapt import zoo
     from torch_biren.ops import patch_model
 
@@ -22,10 +21,10 @@ def _live_step_ns(family, patched):
     model(ids, labels=ids).loss.backward()  # warm-up
     model.zero_grad(set_to_none=True)
     torch.biren.synchronize()
-    t0 = _C._sim_elapsed_ns(0)
+    t0 = sim.elapsed_ns(0)
     model(ids, labels=ids).loss.backward()
     torch.biren.synchronize()
-    return _C._sim_elapsed_ns(0) - t0
+    return sim.elapsed_ns(0) - t0
 
 
 @pytest.mark.parametrize("family,patched", [("qwen2", False), ("qwen2", True), ("llama", True)])

@@ -47,15 +47,6 @@ def _bytes(s):
     return n
 
 
-def _network(value):
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
 def _fmt(ns):
     us = ns / 1e3
     return f"{us:10.1f}" if us < 1e6 else f"{us:10.3g}"
@@ -74,7 +65,7 @@ def run(args):
         raise UsageError(f"--factor must be at least 2, got {args.factor}")
     try:
         topo = cm.topology(cards=args.cards, chip=args.chip, cards_per_server=args.cards_per_server,
-                           network=_network(args.network))
+                           network=args.network)
     except ValueError as err:
         raise UsageError(str(err)) from None
     elem = {"float32": 4, "bfloat16": 2, "float16": 2}[args.dtype]
@@ -88,8 +79,8 @@ def run(args):
     print(f"# bccl collectives (simulated): {topo.describe()}")
     for a in topo.assumptions:
         print(f"#   assumed: {a}")
-    print(f"# time is one collective on the simulated timeline (alpha-beta model, torch_biren.sim.collectives);"
-          f" busbw is nccl-tests' bus bandwidth")
+    print("# time is one collective on the simulated timeline (alpha-beta model, torch_biren.sim.collectives);"
+          " busbw is nccl-tests' bus bandwidth")
     for kind in kinds:
         ranks = 2 if kind == "send_recv" else n
         print(f"#\n# {kind}, {ranks} ranks, {args.dtype}")

@@ -49,20 +49,15 @@ def run(args):
     from ..cli import UsageError
     from ..sim import projection
 
-    network = args.network
-    if network is not None:
-        try:
-            network = float(network)
-        except ValueError:
-            pass
     if args.storage_GBps is not None and not args.storage_GBps > 0:
         raise UsageError(f"--storage-GBps must be positive, got {args.storage_GBps:g}")
     try:
         r = projection.project(
             args.model, cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=args.chip,
-            dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, micro_batch=args.micro_batch, virtual_stages=args.virtual_stages, network=network,
-            cards_per_server=args.cards_per_server, recompute=args.recompute, zero=args.zero,
-            fused=not args.unfused, storage_GBps=args.storage_GBps, memory_mode=args.memory_mode)
+            dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, micro_batch=args.micro_batch,
+            virtual_stages=args.virtual_stages, network=args.network, cards_per_server=args.cards_per_server,
+            recompute=args.recompute, zero=args.zero, fused=not args.unfused, storage_GBps=args.storage_GBps,
+            memory_mode=args.memory_mode)
     except projection.ProjectionError as err:
         raise UsageError(str(err)) from None
     except ValueError as err:  # chip, network or config values

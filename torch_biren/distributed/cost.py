@@ -62,14 +62,8 @@ class Pricer:
         key = (kind, nbytes, n, self.per_server, self.cards, self.server_cards, self.network, id(chip))
         c = _memo.get(key)
         if c is None:
-            network = self.network
-            if network is not None:
-                try:
-                    network = float(network)
-                except ValueError:
-                    pass
             topo = collectives.topology(cards=self.cards, chip=chip, cards_per_server=self.server_cards,
-                                        network=network)
+                                        network=self.network)
             c = collectives.collective(kind, nbytes, n, topo=topo,
                                        ranks_per_server=min(self.per_server, n) if ranks is None else None)
             _memo[key] = c

@@ -296,9 +296,11 @@ def _dataloader_args(args, kwargs):
 
 
 def _eager_compile(orig):
-    """torch.compile with its default backend: Inductor generates code for CUDA or the CPU, not for biren,
-    so the model runs eagerly (the same numerics; simulated time is the eager kernels'). An explicit
-    backend (e.g. 'aot_eager', a callable) goes to torch.compile as asked."""
+    """torch.compile with its default backend returns the model, run eagerly (the same numerics;
+    simulated time is the eager kernels'). Without the migration, torch_biren sends biren graphs to
+    aot_eager (torch_biren/_compile.py); here that cannot serve: with torch.cuda remapped, Inductor's
+    CPU path (a script's CPU reference run) consults CUDA device properties biren does not have.
+    An explicit backend (e.g. 'aot_eager', a callable) goes to torch.compile as asked."""
     warned = []
 
     @functools.wraps(orig)

@@ -57,7 +57,7 @@ def _rope(q, k, cos, sin, qo, ko, backward):
 def _charge_rope(q, k, device):
     n = q.numel() + k.numel()
     charge("torch_biren::rope", (q, k), device,
-           lambda: costs.elementwise(n, q.dtype, inputs=2, outputs=1, flops_per_element=3))
+           lambda: costs.rope(n, q.dtype))
 
 
 def rope(q, k, cos, sin):
@@ -80,7 +80,7 @@ class _SwiGLU(torch.autograd.Function):
         else:
             view(out).copy_(F.silu(view(gate)) * view(up))
         charge("torch_biren::swiglu", (gate, up), device,
-               lambda: costs.elementwise(out.numel(), gate.dtype, inputs=2, outputs=1, flops_per_element=5))
+               lambda: costs.swiglu(out.numel(), gate.dtype))
         ctx.save_for_backward(gate, up)
         return out
 
@@ -97,7 +97,7 @@ class _SwiGLU(torch.autograd.Function):
             view(dup).copy_(d * g * sig)
             view(dgate).copy_(d * u * sig * (1 + g * (1 - sig)))
         charge("torch_biren::swiglu_backward", (dy, gate, up), dy.device,
-               lambda: costs.elementwise(dy.numel(), gate.dtype, inputs=3, outputs=2, flops_per_element=8))
+               lambda: costs.swiglu(dy.numel(), gate.dtype, backward=True))
         return dgate, dup
 
 
@@ -122,7 +122,7 @@ class _CrossEntropy(torch.autograd.Function):
             view(loss).copy_(F.cross_entropy(lv.reshape(-1, lv.shape[-1]), view(target).reshape(-1),
                                              reduction=reduction, ignore_index=ignore_index).reshape(shape))
         charge("torch_biren::cross_entropy", (logits, target, reduction), device,
-               lambda: costs.reduction(logits.numel(), lse.numel(), logits.dtype, flops_per_element=4))
+               lambda: costs.cross_entropy(logits.numel(), lse.numel(), logits.dtype))
         ctx.save_for_backward(logits, target, lse)
         ctx.reduction, ctx.ignore_index = reduction, ignore_index
         return loss
@@ -142,7 +142,7 @@ class _CrossEntropy(torch.autograd.Function):
                 (g,) = torch.autograd.grad(loss, lv, view(grad_loss).reshape(loss.shape).to(loss.dtype))
             view(dlogits).copy_(g)
         charge("torch_biren::cross_entropy_backward", (logits, target, ctx.reduction), logits.device,
-               lambda: costs.elementwise(logits.numel(), logits.dtype, inputs=1, outputs=1, flops_per_element=3))
+               lambda: costs.cross_entropy(logits.numel(), 0, logits.dtype, backward=True))
         return dlogits, None, None, None
 
 

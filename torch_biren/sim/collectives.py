@@ -95,7 +95,8 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
              inter_alpha_ns=None):
     """A cluster of `cards` cards of `chip` (name, path or Chip; default current_chip()).
 
-    network: inter-server NIC per card: a preset (roce-100/200/400, ib-200/400), bytes/s each way, or
+    network: inter-server NIC per card: a preset (roce-100/200/400, ib-200/400), bytes/s each way (a
+    number or a numeric string), or
     'supernode-N' (an optical supernode: N cards joined by the card links as if in one server, an
     assumption about Biren's optical interconnect, not a published figure). Default: the vendor's DGX
     NIC for NVIDIA chips, roce-200 for others (an assumption)."""
@@ -118,12 +119,14 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
         assumptions.append(f"optical supernode of {cards_per_server} cards at full card-link bandwidth "
                            "(assumed; no public figure)")
         network = DEFAULT_NETWORK.get(chip.name, BR_DEFAULT_NETWORK)
-    if isinstance(network, str):
-        if network not in NETWORKS:
-            raise ValueError(f"unknown network {network!r}; known: {', '.join(NETWORKS)}, supernode-N, or bytes/s")
+    if isinstance(network, str) and network in NETWORKS:
         inter = NETWORKS[network]
     else:
-        inter = float(network)
+        try:  # bytes/s, also as a string (command lines, TORCH_BIREN_NETWORK)
+            inter = float(network)
+        except ValueError:
+            raise ValueError(f"unknown network {network!r}; known: {', '.join(NETWORKS)}, supernode-N, or bytes/s"
+                             ) from None
         if not inter > 0:
             raise ValueError(f"network bandwidth must be positive, got {network!r}")
         name = f"{inter / 1e9:g} GB/s"

@@ -6,6 +6,7 @@
     elementwise(numel, dtype, ...)  reduction(numel_in, numel_out, dtype, ...)
     copy(nbytes, kind)              d2d over HBM; h2d/d2h over the host link; p2p, die over links
     link(nbytes, bandwidth_Bps)     any transfer over a link
+    rope, swiglu, cross_entropy     torch_biren's fused kernels without an aten op
 
 Each takes chip=None, meaning current_chip(). Times are nanoseconds; a kernel's time is the longest
 of its compute, memory and link times plus the chip's launch overhead, and its bound names the
@@ -180,6 +181,31 @@ def reduction(numel_in, numel_out, dtype="fp32", chip=None, flops_per_element=1)
     elt = dtypes.itemsize(dtype)
     fp64 = dtypes.key(dtype) == "fp64"
     return generic(numel_in * flops_per_element, (numel_in + numel_out) * elt, chip, fp64)
+
+
+# torch_biren's fused kernels with no aten op (torch_biren::*), charged by torch_biren/ops/fused.py on
+# the live device and by the projection's trace: one formula each, here.
+
+
+def rope(numel, dtype="bf16", chip=None):
+    """Rotary embedding over q and k together (`numel` elements), forward or backward: x*cos +
+    rotate_half(x)*sin reads x and the tables, writes the result."""
+    return elementwise(numel, dtype, chip, inputs=2, outputs=1, flops_per_element=3)
+
+
+def swiglu(numel, dtype="bf16", chip=None, backward=False):
+    """silu(gate) * up over `numel` outputs; backward reads dy, gate, up and writes both gradients."""
+    if backward:
+        return elementwise(numel, dtype, chip, inputs=3, outputs=2, flops_per_element=8)
+    return elementwise(numel, dtype, chip, inputs=2, outputs=1, flops_per_element=5)
+
+
+def cross_entropy(numel, rows, dtype="bf16", chip=None, backward=False):
+    """Cross-entropy fused with its log-softmax over `rows` rows of logits (`numel` in all): forward
+    a reduction to one log-sum-exp per row, backward one pass writing the logits' gradient."""
+    if backward:
+        return elementwise(numel, dtype, chip, inputs=1, outputs=1, flops_per_element=3)
+    return reduction(numel, rows, dtype, chip, flops_per_element=4)
 
 
 COPY_KINDS = ("d2d", "h2d", "d2h", "p2p", "die")

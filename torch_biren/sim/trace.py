@@ -201,8 +201,8 @@ class _CrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, target, reduction):
         t = _active
-        t.charge("torch_biren::cross_entropy",
-                 costs.reduction(logits.numel(), logits.shape[:-1].numel(), logits.dtype, t.chip, flops_per_element=4))
+        t.charge("torch_biren::cross_entropy", costs.cross_entropy(logits.numel(), logits.shape[:-1].numel(),
+                                                                  logits.dtype, t.chip))
         with t.quiet():
             lse = logits.new_empty(logits.shape[:-1], dtype=torch.float32)
             loss = logits.new_empty(logits.shape[:-1] if reduction == "none" else ())
@@ -214,7 +214,7 @@ class _CrossEntropy(torch.autograd.Function):
         t = _active
         logits = ctx.saved_tensors[0]
         t.charge("torch_biren::cross_entropy_backward",
-                 costs.elementwise(logits.numel(), logits.dtype, t.chip, inputs=1, outputs=1, flops_per_element=3))
+                 costs.cross_entropy(logits.numel(), 0, logits.dtype, t.chip, backward=True))
         with t.quiet():
             return torch.empty_like(logits), None, None
 
@@ -223,7 +223,7 @@ class _SwiGLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gate, up):
         t = _active
-        t.charge("torch_biren::swiglu", costs.elementwise(gate.numel(), gate.dtype, t.chip, 2, 1, 5))
+        t.charge("torch_biren::swiglu", costs.swiglu(gate.numel(), gate.dtype, t.chip))
         ctx.save_for_backward(gate, up)
         with t.quiet():
             return torch.empty_like(gate)
@@ -233,7 +233,7 @@ class _SwiGLU(torch.autograd.Function):
         t = _active
         gate, up = ctx.saved_tensors
         dy = dy.contiguous()  # a copy when the gradient arrives strided, as in ops/fused.py
-        t.charge("torch_biren::swiglu_backward", costs.elementwise(dy.numel(), gate.dtype, t.chip, 3, 2, 8))
+        t.charge("torch_biren::swiglu_backward", costs.swiglu(dy.numel(), gate.dtype, t.chip, backward=True))
         with t.quiet():
             return torch.empty_like(gate), torch.empty_like(up)
 
@@ -242,7 +242,7 @@ class _Rope(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k):
         t = _active
-        t.charge("torch_biren::rope", costs.elementwise(q.numel() + k.numel(), q.dtype, t.chip, 2, 1, 3))
+        t.charge("torch_biren::rope", costs.rope(q.numel() + k.numel(), q.dtype, t.chip))
         with t.quiet():
             return torch.empty_like(q), torch.empty_like(k)
 
@@ -250,7 +250,7 @@ class _Rope(torch.autograd.Function):
     def backward(ctx, dq, dk):
         t = _active
         dq, dk = dq.contiguous(), dk.contiguous()  # as ops/fused.py
-        t.charge("torch_biren::rope", costs.elementwise(dq.numel() + dk.numel(), dq.dtype, t.chip, 2, 1, 3))
+        t.charge("torch_biren::rope", costs.rope(dq.numel() + dk.numel(), dq.dtype, t.chip))
         with t.quiet():
             return torch.empty_like(dq), torch.empty_like(dk)
 
@@ -287,13 +287,13 @@ def _expert_kernels(chip, tokens, rows, h, inter, dt, backward):
     combine = costs.elementwise(rows * h, dt, chip, inputs=2, outputs=1, flops_per_element=2)
     if not backward:
         return [("aten::index_select", gather), ("aten::_grouped_mm", costs.gemm(rows, 2 * inter, h, dtype=dt, chip=chip)),
-                ("torch_biren::swiglu", costs.elementwise(rows * inter, dt, chip, 2, 1, 5)),
+                ("torch_biren::swiglu", costs.swiglu(rows * inter, dt, chip)),
                 ("aten::_grouped_mm", costs.gemm(rows, h, inter, dtype=dt, chip=chip)),
                 ("aten::index_add_", combine)]
     return [("aten::index_select", gather),
             ("aten::_grouped_mm", costs.gemm(rows, inter, h, dtype=dt, chip=chip)),        # d(act) = dy @ down
             ("aten::_grouped_mm", costs.gemm(h, inter, rows, dtype=dt, chip=chip)),        # d(down)
-            ("torch_biren::swiglu_backward", costs.elementwise(rows * inter, dt, chip, 3, 2, 8)),
+            ("torch_biren::swiglu_backward", costs.swiglu(rows * inter, dt, chip, backward=True)),
             ("aten::_grouped_mm", costs.gemm(rows, h, 2 * inter, dtype=dt, chip=chip)),    # dx
             ("aten::_grouped_mm", costs.gemm(2 * inter, h, rows, dtype=dt, chip=chip)),    # d(gate_up)
             ("aten::index_add_", combine)]  # fmt: skip
@@ -326,8 +326,7 @@ class _Functions(TorchFunctionMode):
             q, k, v = args[:3]
             mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
             causal = kwargs.get("is_causal", args[5] if len(args) > 5 else False)
-            if kwargs.get("enable_gqa") and k.shape[-3] != q.shape[-3]:
-                pass  # the flash kernel reads shared K/V heads directly
+            # GQA needs nothing more: the flash kernel reads shared K/V heads directly.
             return _SDPA.apply(q, k, v, mask, bool(causal), kwargs.get("scale"))
         if func in (F.rms_norm, torch.rms_norm) and len(args) >= 3 and args[2] is not None:
             x, shape, w = args[:3]
@@ -394,8 +393,7 @@ def trace(fn, chip, model=None, fused=True):
 
     def pack(t):
         if isinstance(t, torch.Tensor) and t.device.type == "meta" and not isinstance(t, torch.nn.Parameter):
-            key = (id(t.untyped_storage()) if False else id(t))
-            saved[key] = _nbytes(t)
+            saved[id(t)] = _nbytes(t)
         return t
 
     old, _active = _active, tracer
