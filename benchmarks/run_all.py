@@ -19,7 +19,8 @@ from tqdm import tqdm
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results")
 
-from torch_biren.sim import collectives, costs, projection  # noqa: E402
+from torch_biren import projection  # noqa: E402
+from torch_biren.sim import collectives, costs  # noqa: E402
 from torch_biren.sim.chip import load_chip  # noqa: E402
 
 CHIPS = [("BR166", "UMA"), ("BR166", "NUMA"), ("BR106", None), ("H100", None), ("A100", None)]
@@ -190,7 +191,7 @@ def projections(bar, quick):
 
 
 def published(bar):
-    from torch_biren.sim import published_runs
+    from torch_biren.projection import published_runs
 
     rows = []
     for run in published_runs.RUNS:
@@ -293,7 +294,7 @@ def main():
     args = p.parse_args()
     os.makedirs(OUT, exist_ok=True)
     start = time.perf_counter()
-    from torch_biren.sim import published_runs
+    from torch_biren.projection import published_runs
 
     steps = len(CHIPS) + len(PROJECTIONS) + 1 + len(published_runs.RUNS) + 2 * (1 if args.quick else 3) + 2
     with tqdm(total=steps, desc="bench") as bar:

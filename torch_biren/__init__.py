@@ -37,7 +37,8 @@ def _register():
     torch.utils.generate_methods_for_privateuse1_backend(
         for_tensor=True, for_module=True, for_packed_sequence=True, for_storage=True
     )
-    from . import _chip_binding, _compile, _exit
+    from . import _compile, _exit
+    from .biren import _chip_binding
 
     _chip_binding.install()
     _compile.install()

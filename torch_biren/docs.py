@@ -90,9 +90,10 @@ def _has(name, key):
 def triton_ops():
     """aten overloads that run a torch_biren Triton kernel (the registries name default overloads)."""
     from . import ops
-    from .ops import fused, norms
+    from .ops.cross_entropy import AUTOGRAD_IMPLS as ce
+    from .ops.rms_norm import AUTOGRAD_IMPLS as rms
 
-    return {f"aten::{name}" for name in (*ops.PYTHON_OPS, *norms.AUTOGRAD_IMPLS, *fused.AUTOGRAD_IMPLS)}
+    return {f"aten::{name}" for name in (*ops.PYTHON_OPS, *rms, *ce)}
 
 
 def classify():

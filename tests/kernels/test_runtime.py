@@ -123,7 +123,7 @@ def test_gpu_paths_compile_for_sm90(dtype, monkeypatch):
         compiled.append(kernel.fn.__name__)
 
     monkeypatch.setattr(runtime.Kernel, "gpu", compile_instead)
-    for name in ["gemm", "attention", "rmsnorm", "rope", "swiglu", "softmax", "cross_entropy", "grouped_mm"]:
+    for name in ["gemm", "attention", "rms_norm", "rope", "swiglu", "softmax", "cross_entropy", "grouped_mm"]:
         module = sys.modules[f"torch_biren.kernels.{name}"]
         monkeypatch.setattr(module, "on_gpu", lambda t: True)
         if hasattr(module, "_gpu_programs"):

@@ -152,6 +152,11 @@ def config(name, **overrides):
     return cfg
 
 
+def family_config(family, **values):
+    """The HF config of a family from a full set of values (no tiny defaults), checked."""
+    return _make(_family(family), values)
+
+
 def published_config(name, **overrides):
     """The HF config of a published full-size model (see PUBLISHED), with `overrides` applied."""
     if name not in PUBLISHED:

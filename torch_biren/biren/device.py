@@ -109,7 +109,7 @@ class _DeviceProperties:
 
 
 def get_device_properties(dev=None):
-    from .._chip_binding import device_properties
+    from ._chip_binding import device_properties
 
     idx = _index(dev)
     _C._lazy_init()

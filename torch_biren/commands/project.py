@@ -1,7 +1,7 @@
 """Project a full-size model on N cards without allocating it: step time, tokens/s, MFU, memory
 per card (weights, gradients, optimizer states, activations, KV cache) and whether it fits, the
 communication share and the top ops by time. Uses the live device's cost functions on a trace of
-the model's layers (torch_biren.sim.projection) and the collective cost model for parallelism.
+the model's layers (torch_biren.projection) and the collective cost model for parallelism.
 
   python -m torch_biren project --model qwen2.5-72b --cards 8 --mode train --batch 8 --seq 4096 --tp 8
   python -m torch_biren project --model deepseek-v3 --cards 32 --mode decode --batch 64 --seq 4096 --tp 8 --pp 4 --ep 8
@@ -47,7 +47,7 @@ def add_arguments(p):
 
 def run(args):
     from ..cli import UsageError
-    from ..sim import projection
+    from .. import projection
 
     if args.storage_GBps is not None and not args.storage_GBps > 0:
         raise UsageError(f"--storage-GBps must be positive, got {args.storage_GBps:g}")

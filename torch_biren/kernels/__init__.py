@@ -8,7 +8,7 @@ from .attention import attention_bwd, attention_fwd
 from .cross_entropy import cross_entropy_bwd, cross_entropy_fwd
 from .gemm import linear, mm
 from .grouped_mm import grouped_mm
-from .rmsnorm import rms_norm_bwd, rms_norm_fwd
+from .rms_norm import rms_norm_bwd, rms_norm_fwd
 from .rope import rope, rope_bwd, rope_fwd
 from .softmax import softmax_bwd, softmax_fwd
 from .swiglu import swiglu_bwd, swiglu_fwd

@@ -1,21 +1,33 @@
 """Device kernels registered from Python, and the fused ops model code may call directly.
 
-GEMM (mm, addmm, bmm, baddbmm), attention, RMSNorm, softmax and grouped GEMM run as Triton kernels
-(TORCH_BIREN_KERNELS=triton, default) or as ATen CPU kernels (reference); both charge the same
-cost formula of torch_biren.sim, so simulated time does not depend on the choice."""
+One op family per file, named as its kernels in torch_biren/kernels/: gemm (mm, addmm, bmm, baddbmm),
+attention, rms_norm, softmax, rope, swiglu, cross_entropy, grouped_mm. Each runs its Triton kernels
+(TORCH_BIREN_KERNELS=triton, default) or ATen CPU kernels (reference, and dtypes or layouts the
+kernels do not take), and charges the cost formula it names (torch_biren.sim), so simulated time
+does not depend on the path; op_counts() records the path taken."""
 
 import torch
 
-from . import attention, fused, gemm, moe, norms
-from ._common import clear_memo, mode, _set_mode
-from .fused import cross_entropy, grouped_mm, rms_norm, rope, softmax, swiglu
+from . import attention, cross_entropy as _cross_entropy, gemm, grouped_mm as _grouped_mm, rms_norm as _rms_norm
+from . import rope as _rope, softmax as _softmax, swiglu as _swiglu
+from ._common import _set_mode, clear_memo, mode
+from .cross_entropy import cross_entropy
+from .grouped_mm import grouped_mm
 from .hf import patch_model
+from .rms_norm import rms_norm
+from .rope import rope
+from .softmax import softmax
+from .swiglu import swiglu
 
 __all__ = ["rms_norm", "rope", "swiglu", "softmax", "cross_entropy", "grouped_mm", "set_kernels", "kernels_mode",
-           "patch_model", "PYTHON_OPS"]
+           "patch_model", "PYTHON_OPS", "FUSED"]
 
 # Ops with a Python kernel on biren; the C++ runtime leaves them alone.
-PYTHON_OPS = [*gemm.IMPLS, *attention.IMPLS, *norms.IMPLS, *moe.IMPLS]
+PYTHON_OPS = [*gemm.IMPLS, *attention.IMPLS, *_softmax.IMPLS, *_grouped_mm.IMPLS]
+
+# The fused ops' descriptions (ops/_fused.py), shared with the projection's trace.
+FUSED = {"attention": attention.ATTENTION, "rms_norm": _rms_norm.RMS_NORM, "rope": _rope.ROPE,
+         "swiglu": _swiglu.SWIGLU, "cross_entropy": _cross_entropy.CROSS_ENTROPY}
 
 _libs = {}
 
@@ -34,8 +46,8 @@ def install():
     _C._set_cost_fn(registry.cost_tuple)
     _C._set_modelled_ops(registry.modelled_ops())
     chip.on_chip_change(lambda _chip: (clear_memo(), _C._clear_cost_memo()))
-    _register("fused", {**attention.IMPLS, **norms.IMPLS, **moe.IMPLS}, "PrivateUse1")
-    _register("autograd", {**norms.AUTOGRAD_IMPLS, **fused.AUTOGRAD_IMPLS}, "AutogradPrivateUse1")
+    _register("fused", {**attention.IMPLS, **_softmax.IMPLS, **_grouped_mm.IMPLS}, "PrivateUse1")
+    _register("autograd", {**_rms_norm.AUTOGRAD_IMPLS, **_cross_entropy.AUTOGRAD_IMPLS}, "AutogradPrivateUse1")
     set_kernels(mode())
 
 

@@ -37,6 +37,12 @@ def traced(*tensors):
     return any(t is not None and type(t) not in (torch.Tensor, torch.nn.Parameter) for t in tensors)
 
 
+def on_biren(*ts):
+    """Run the fused kernels: biren tensors, and not while torch.compile traces (it traces the
+    composite form instead; the kernels touch memory that fake tensors do not have)."""
+    return not torch.compiler.is_compiling() and all(t.device.type == "biren" for t in ts)
+
+
 def view(t):
     """A CPU tensor over the device tensor's memory (no copy); None and CPU tensors pass through."""
     if t is None or t.device.type != "biren":
@@ -80,22 +86,24 @@ def _key(args):
     return tuple(out)
 
 
-def charge(op, args, device, cost_fn=None):
-    """Charges one kernel on the device's current stream: the registered formula of aten op `op` for
-    `args` (schema order), or `cost_fn()` (a sim.costs.Cost) for ops with no aten counterpart."""
-    key = (op, _key(args))
-    cost = _memo.get(key)
-    if cost is None:
-        if cost_fn is not None:
-            cost = cost_fn().as_tuple()
-        else:
-            from ..sim import registry
+def path(*tensors):
+    """The path a kernel body takes, as op_counts() and the profiler report it: 'triton' for the
+    Triton kernels, 'native' for an ATen CPU kernel on the device's memory."""
+    return "triton" if use_triton(*tensors) else "native"
 
-            cost = registry.cost_tuple(op, list(args))
-        _memo[key] = cost
-    flops, nbytes, ns, bound = cost
-    kind = "triton" if _mode == "triton" else "native"
-    _C._sim_charge(device.index if device.index is not None else _C._get_device(), op, kind, flops, nbytes, ns, bound)
+
+def charge(op, args, device, took, cost):
+    """Charges one kernel of `op` on the device's current stream, recorded as the path it `took`
+    ('triton' or 'native'), at `cost(*args)` (a sim.costs.Cost). The memo keys on everything the
+    cost reads: shapes, dtypes, scalars and the float32 matmul precision (fp32 GEMMs run as TF32
+    unless it is 'highest')."""
+    key = (op, cost, _key(args), torch.get_float32_matmul_precision())
+    c = _memo.get(key)
+    if c is None:
+        c = cost(*args).as_tuple()
+        _memo[key] = c
+    flops, nbytes, ns, bound = c
+    _C._sim_charge(device.index if device.index is not None else _C._get_device(), op, took, flops, nbytes, ns, bound)
 
 
 def clear_memo():

@@ -8,10 +8,38 @@ import math
 import torch
 
 from .. import kernels
-from .._layout import like_query
-from ._common import charge, empty, same_device, use_triton, view
+from ..sim import registry
+from ._common import charge, empty, path, same_device, view
+from ._fused import FusedOp
 
 # The backend choice (overrideable unless dropout) is a DispatchStub, registered in csrc/aten/extras.cpp.
+
+
+def _cost(q, k, v, mask, causal, scale, chip=None):
+    return registry.sdpa_forward(q, k, v, mask, 0.0, causal, False, scale=scale, chip=chip)
+
+
+def _backward_cost(dout, q, k, v, mask, causal, chip=None):
+    return registry.sdpa_backward(dout, q, k, v, mask, is_causal=causal, chip=chip)
+
+
+# F.scaled_dot_product_attention on biren: one fused kernel forward, one backward (the trace's stand-in
+# charges the same).
+ATTENTION = FusedOp("aten::_scaled_dot_product_fused_attention_overrideable",
+                    "aten::_scaled_dot_product_fused_attention_overrideable_backward", _cost, _backward_cost)
+
+
+def like_query(q, shape):
+    """Attention's output in the query's memory layout, as PyTorch's meta kernel for the fused
+    attention ops (and CUDA's flash kernels) lay it out: torch.compile plans the views after
+    attention on that layout, and HF's transpose-then-contiguous then needs no copy."""
+    if tuple(q.shape) == tuple(shape):
+        return torch.empty_like(q)
+    order = sorted(range(q.dim()), key=lambda i: q.stride(i), reverse=True)
+    strides, step = [0] * q.dim(), 1
+    for i in reversed(order):
+        strides[i], step = step, step * shape[i]
+    return torch.empty_strided(shape, strides, dtype=q.dtype, device=q.device)
 
 
 def _reference_scores(q, k, v, mask, causal, scale):
@@ -87,13 +115,13 @@ def sdpa_forward(q, k, v, attn_bias=None, dropout_p=0.0, is_causal=False, return
     out = like_query(q, (b, h, lq, v.shape[-1]))
     lse = empty((b, h, lq), q, torch.float32)
     sc = _scale(q, scale)
-    if use_triton(q, k, v):
+    took = path(q, k, v)
+    if took == "triton":
         kernels.attention_fwd(view(q), view(k), view(v), view(out), view(lse), mask=view(attn_bias), causal=is_causal,
                               scale=sc)
     else:
         _reference_fwd(view(q), view(k), view(v), view(out), view(lse), view(attn_bias), is_causal, sc)
-    charge("aten::_scaled_dot_product_fused_attention_overrideable",
-           (q, k, v, attn_bias, dropout_p, is_causal, return_debug_mask, scale), device)
+    charge(ATTENTION.name, (q, k, v, attn_bias, is_causal, scale), device, took, ATTENTION.cost)
     none = torch.empty(0, device=q.device)
     return out, lse, none, none, lq, lk, none, none, none
 
@@ -105,7 +133,8 @@ def sdpa_backward(grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_s
     sc = _scale(q, scale)
     want_bias = bool(grad_input_mask[3]) and attn_bias is not None
     dbias = None
-    if use_triton(q, k, v) and not want_bias:
+    took = "native" if want_bias else path(q, k, v)  # the bias gradient needs the materialised scores
+    if took == "triton":
         kernels.attention_bwd(view(q), view(k), view(v), view(out), view(lse), view(grad_out), view(dq), view(dk),
                               view(dv), mask=view(attn_bias), causal=is_causal, scale=sc)
     else:
@@ -114,9 +143,7 @@ def sdpa_backward(grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_s
         if want_bias:
             dbias = empty(attn_bias.shape, attn_bias)
             view(dbias).copy_(ds.sum_to_size(attn_bias.shape))
-    charge("aten::_scaled_dot_product_fused_attention_overrideable_backward",
-           (grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_seq_q, cum_seq_k, max_q, max_k, dropout_p,
-            is_causal, philox_seed, philox_offset, scale), device)
+    charge(ATTENTION.backward_name, (grad_out, q, k, v, attn_bias, is_causal), device, took, ATTENTION.backward_cost)
     return dq, dk, dv, dbias
 
 

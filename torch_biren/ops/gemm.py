@@ -7,7 +7,11 @@ and charges the same formula (through the runtime's cost hook), without a Python
 import torch
 
 from .. import kernels
-from ._common import charge, empty, same_device, use_triton, view
+from ..sim import registry
+from ._common import charge, empty, path, same_device, view
+
+# The cost formula of each op (sim/registry.py, over sim/costs.py::gemm).
+COSTS = {"mm": registry.mm, "addmm": registry.addmm, "bmm": registry.bmm, "baddbmm": registry.baddbmm}
 
 
 def _check(op, a, b, batched):
@@ -32,13 +36,14 @@ def _product(op, a, b, c=None, beta=1, alpha=1):
     device = same_device(f"aten::{op}", **{names[0]: a, names[1]: b}, **({"self": c} if c is not None else {}))
     _check(op, a, b, batched)
     out = empty((*a.shape[:-1], b.shape[-1]), a)
-    if use_triton(a, c):
+    took = path(a, c)
+    if took == "triton":
         kernels.mm(view(a), view(b), view(out), c=view(c), alpha=float(alpha), beta=float(beta) if c is not None else 0.0)
     elif c is None:
         getattr(torch, op)(view(a), view(b), out=view(out))
     else:
         getattr(torch, op)(view(c), view(a), view(b), beta=beta, alpha=alpha, out=view(out))
-    charge(f"aten::{op}", (a, b) if c is None else (c, a, b, beta, alpha), device)
+    charge(f"aten::{op}", (a, b) if c is None else (c, a, b, beta, alpha), device, took, COSTS[op])
     return out
 
 

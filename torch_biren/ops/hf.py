@@ -1,17 +1,17 @@
 """Puts the fused kernels into Hugging Face models, as Liger-Kernel does for CUDA: RMSNorm modules,
 SwiGLU MLPs and rotate-half RoPE have no aten op for a device to register, so the model's modules
-are pointed at torch_biren.ops. Applied per model instance; CPU tensors keep HF's own code."""
+are pointed at torch_biren.ops. Applied per model instance; CPU tensors keep HF's own code. Which
+modules each op replaces is the op's own description (RMS_NORM.replaces, SWIGLU.replaces,
+ROPE.families), which the projection's trace reads too."""
 
 import sys
 import types
 
-import torch.nn as nn
 import torch.nn.functional as F
 
-from . import fused
-
-# Model families whose apply_rotary_pos_emb is HF's rotate-half form (DeepSeek's interleaves).
-_ROTATE_HALF = ("llama", "qwen2", "qwen3", "qwen3_moe", "mistral")
+from .rms_norm import RMS_NORM
+from .rope import ROPE, rope
+from .swiglu import SWIGLU, swiglu
 
 
 def _rms_norm_forward(self, hidden_states):
@@ -23,11 +23,7 @@ def _rms_norm_forward(self, hidden_states):
 def _mlp_forward(self, x):
     if x.device.type != "biren":
         return self._hf_forward(x)
-    return self.down_proj(fused.swiglu(self.gate_proj(x), self.up_proj(x)))
-
-
-def _is_silu(act):
-    return isinstance(act, nn.SiLU) or type(act).__name__ in ("SiLUActivation", "SiLU")
+    return self.down_proj(swiglu(self.gate_proj(x), self.up_proj(x)))
 
 
 def _patch_rope(modeling):
@@ -40,11 +36,19 @@ def _patch_rope(modeling):
         unsqueeze_dim = kwargs.get("unsqueeze_dim", args[-1] if args else 1)
         if q.device.type != "biren" or unsqueeze_dim != 1:
             return original(q, k, cos, sin, *args, **kwargs)
-        return fused.rope(q, k, cos, sin)
+        return rope(q, k, cos, sin)
 
     apply_rotary_pos_emb._biren = True
     apply_rotary_pos_emb._original = original
     modeling.apply_rotary_pos_emb = apply_rotary_pos_emb
+
+
+def rope_modules(model):
+    """The modules holding apply_rotary_pos_emb for a model of a rotate-half family (ROPE.families)."""
+    if getattr(getattr(model, "config", None), "model_type", "") not in ROPE.families:
+        return []
+    found = {sys.modules.get(cls.__module__) for cls in {type(m) for m in model.modules()}}
+    return [m for m in found if m is not None and hasattr(m, "apply_rotary_pos_emb")]
 
 
 def patch_model(model):
@@ -53,21 +57,13 @@ def patch_model(model):
     for module in model.modules():
         if hasattr(module, "_hf_forward"):
             continue
-        name = type(module).__name__
-        if name.endswith("RMSNorm") and hasattr(module, "weight") and hasattr(module, "variance_epsilon"):
-            module._hf_forward = module.forward
-            module.forward = types.MethodType(_rms_norm_forward, module)
-            done["rms_norm"] += 1
-        elif all(hasattr(module, p) for p in ("gate_proj", "up_proj", "down_proj")) and _is_silu(
-                getattr(module, "act_fn", None)):
-            module._hf_forward = module.forward
-            module.forward = types.MethodType(_mlp_forward, module)
-            done["swiglu"] += 1
-    family = getattr(getattr(model, "config", None), "model_type", "")
-    if family in _ROTATE_HALF:
-        for cls in {type(m) for m in model.modules()}:
-            modeling = sys.modules.get(cls.__module__)
-            if modeling is not None and hasattr(modeling, "apply_rotary_pos_emb"):
-                _patch_rope(modeling)
-                done["rope"] = 1
+        for key, op, forward in (("rms_norm", RMS_NORM, _rms_norm_forward), ("swiglu", SWIGLU, _mlp_forward)):
+            if op.replaces(module):
+                module._hf_forward = module.forward
+                module.forward = types.MethodType(forward, module)
+                done[key] += 1
+                break
+    for modeling in rope_modules(model):
+        _patch_rope(modeling)
+        done["rope"] = 1
     return done

@@ -13,8 +13,11 @@ overload name covered, spelled as the runtime's op table spells them ("aten::mm"
 Ops without a formula here are charged costs.generic by the runtime's fallback.
 
     @register("aten::mm")
-    def _mm(chip, a):            # a: {schema argument name: value}
+    def mm(chip, a):             # a: {schema argument name: value}
         ...
+
+register returns a Formula: registry.mm(a, b) is the cost of aten::mm for those arguments, in the
+schema of the first op named (so torch_biren/ops names the formula it charges, in code).
 """
 
 import math
@@ -24,7 +27,7 @@ import torch
 
 from . import dtypes
 from .chip import current_chip
-from .costs import attention, copy, gemm, generic
+from . import costs
 
 
 class TensorSpec(NamedTuple):
@@ -39,15 +42,32 @@ _registry = {}
 _schema_args = {}
 
 
+class Formula:
+    """A cost formula, fn(chip, args_by_name) -> Cost, of the aten ops it was registered for.
+    Called with an op's arguments (schema order, then keywords), it binds them to the schema of the
+    first op it was registered for and prices them on `chip` (default current_chip())."""
+
+    def __init__(self, fn, ops):
+        self.fn, self.ops = fn, ops
+        self.__name__, self.__doc__ = fn.__name__, fn.__doc__
+
+    def __call__(self, *args, chip=None, **kwargs):
+        return self.fn(chip or current_chip(), _bind(self.ops[0], args, kwargs))
+
+    def __repr__(self):
+        return f"<cost formula {self.__name__} of {', '.join(self.ops)}>"
+
+
 def register(*ops):
-    """Decorator: fn(chip, args_by_name) -> Cost becomes the formula of these aten ops."""
+    """Decorator: fn(chip, args_by_name) -> Cost becomes the Formula of these aten ops."""
 
     def wrap(fn):
+        formula = Formula(fn, ops)
         for op in ops:
             if op in _registry:
                 raise RuntimeError(f"duplicate cost formula for {op}")
-            _registry[op] = fn
-        return fn
+            _registry[op] = formula
+        return formula
 
     return wrap
 
@@ -96,7 +116,7 @@ def cost_of(op, args=(), kwargs=None, chip=None):
     fn = _registry.get(name) or _registry.get(name.partition(".")[0])
     if fn is None:
         raise KeyError(f"no cost formula for {name}; the runtime charges it costs.generic")
-    return fn(chip or current_chip(), _bind(name, args, kwargs))
+    return fn.fn(chip or current_chip(), _bind(name, args, kwargs))
 
 
 def cost_tuple(op, args):
@@ -137,45 +157,45 @@ def _is_fp64(t):
 
 
 @register("aten::mm")
-def _mm(chip, a):
+def mm(chip, a):
     x, w = a["self"], a["mat2"]
     (m, k), n = x.shape, w.shape[1]
-    return gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip)
+    return costs.gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip)
 
 
 @register("aten::addmm")
-def _addmm(chip, a):
+def addmm(chip, a):
     x, w, c = a["mat1"], a["mat2"], a["self"]
     (m, k), n = x.shape, w.shape[1]
     extra = _bytes(c) if a.get("beta", 1) != 0 else 0
-    return gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=extra)
+    return costs.gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=extra)
 
 
 @register("aten::bmm")
-def _bmm(chip, a):
+def bmm(chip, a):
     x, w = a["self"], a["mat2"]
     (b, m, k), n = x.shape, w.shape[2]
-    return gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
+    return costs.gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
 
 
 @register("aten::baddbmm")
-def _baddbmm(chip, a):
+def baddbmm(chip, a):
     x, w, c = a["batch1"], a["batch2"], a["self"]
     (b, m, k), n = x.shape, w.shape[2]
     extra = _bytes(c) if a.get("beta", 1) != 0 else 0
-    return gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip, extra)
+    return costs.gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip, extra)
 
 
 @register("aten::linear")
-def _linear(chip, a):
+def linear(chip, a):
     x, w = a["input"], a["weight"]
     k = x.shape[-1]
     m = math.prod(x.shape[:-1])
-    return gemm(m, w.shape[0], k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=_bytes(a.get("bias")))
+    return costs.gemm(m, w.shape[0], k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=_bytes(a.get("bias")))
 
 
 @register("aten::matmul")
-def _matmul(chip, a):
+def matmul(chip, a):
     x, y = a["self"], a["other"]
     xs = tuple(x.shape) if len(x.shape) > 1 else (1, *x.shape)
     ys = tuple(y.shape) if len(y.shape) > 1 else (*y.shape, 1)
@@ -184,7 +204,7 @@ def _matmul(chip, a):
     else:
         m, k, n = xs[-2], xs[-1], ys[-1]
         b = math.prod(torch.broadcast_shapes(xs[:-2], ys[:-2]))
-    return gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
+    return costs.gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
 
 
 # Attention ------------------------------------------------------------------------------------------
@@ -194,7 +214,7 @@ def _sdpa(chip, a, backward):
     q, k, v = a["query"], a["key"], a["value"]
     lead = q.shape[:-3]
     mask = a.get("attn_mask", a.get("attn_bias"))
-    return attention(
+    return costs.attention(
         math.prod(lead), q.shape[-3] if len(q.shape) > 2 else 1, k.shape[-3] if len(k.shape) > 2 else 1,
         q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1], dtypes.key(q.dtype), bool(a.get("is_causal")),
         backward, chip, extra_bytes=_bytes(mask) if isinstance(mask, (torch.Tensor, TensorSpec)) else 0,
@@ -202,25 +222,25 @@ def _sdpa(chip, a, backward):
 
 
 @register(
+    "aten::_scaled_dot_product_fused_attention_overrideable",  # first: the schema biren's kernel takes
     "aten::scaled_dot_product_attention",
     "aten::_scaled_dot_product_flash_attention",
     "aten::_scaled_dot_product_flash_attention_for_cpu",
     "aten::_scaled_dot_product_efficient_attention",
     "aten::_scaled_dot_product_cudnn_attention",
-    "aten::_scaled_dot_product_fused_attention_overrideable",
 )
-def _sdpa_forward(chip, a):
+def sdpa_forward(chip, a):
     return _sdpa(chip, a, backward=False)
 
 
 @register(
+    "aten::_scaled_dot_product_fused_attention_overrideable_backward",
     "aten::_scaled_dot_product_flash_attention_backward",
     "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
     "aten::_scaled_dot_product_efficient_attention_backward",
     "aten::_scaled_dot_product_cudnn_attention_backward",
-    "aten::_scaled_dot_product_fused_attention_overrideable_backward",
 )
-def _sdpa_backward(chip, a):
+def sdpa_backward(chip, a):
     return _sdpa(chip, a, backward=True)
 
 
@@ -240,64 +260,64 @@ def _rows(x, normalized_shape):
 
 
 @register("aten::_softmax", "aten::_log_softmax")
-def _softmax(chip, a):
+def softmax(chip, a):
     x = a["self"]
     out = _numel(x) * (4 if a.get("half_to_float") else dtypes.itemsize(x.dtype))
-    return generic(_SOFTMAX_FLOPS * _numel(x), _bytes(x) + out, chip, _is_fp64(x))
+    return costs.generic(_SOFTMAX_FLOPS * _numel(x), _bytes(x) + out, chip, _is_fp64(x))
 
 
 @register("aten::_softmax_backward_data", "aten::_log_softmax_backward_data")
-def _softmax_backward(chip, a):
+def softmax_backward(chip, a):
     g, y = a["grad_output"], a["output"]
-    return generic(_SOFTMAX_BWD_FLOPS * _numel(g), 2 * _bytes(g) + _bytes(y), chip, _is_fp64(g))
+    return costs.generic(_SOFTMAX_BWD_FLOPS * _numel(g), 2 * _bytes(g) + _bytes(y), chip, _is_fp64(g))
 
 
 @register("aten::_fused_rms_norm", "aten::rms_norm")
-def _rms_norm(chip, a):
+def rms_norm(chip, a):
     x, w = a["input"], a.get("weight")
     rstd = _rows(x, a["normalized_shape"]) * 4
-    return generic(_RMS_FLOPS * _numel(x), 2 * _bytes(x) + _bytes(w) + rstd, chip, _is_fp64(x))
+    return costs.generic(_RMS_FLOPS * _numel(x), 2 * _bytes(x) + _bytes(w) + rstd, chip, _is_fp64(x))
 
 
 @register("aten::_fused_rms_norm_backward")
-def _rms_norm_backward(chip, a):
+def rms_norm_backward(chip, a):
     g, x, w = a["grad_out"], a["input"], a.get("weight")
     rstd = _rows(x, a["normalized_shape"]) * 4
-    return generic(_RMS_BWD_FLOPS * _numel(x), 3 * _bytes(x) + 2 * _bytes(w) + rstd, chip, _is_fp64(x))
+    return costs.generic(_RMS_BWD_FLOPS * _numel(x), 3 * _bytes(x) + 2 * _bytes(w) + rstd, chip, _is_fp64(x))
 
 
 @register("aten::native_layer_norm", "aten::layer_norm")
-def _layer_norm(chip, a):
+def layer_norm(chip, a):
     x = a["input"]
     stats = 2 * _rows(x, a["normalized_shape"]) * 4  # fp32 mean and rstd
     params = _bytes(a.get("weight")) + _bytes(a.get("bias"))
-    return generic(_LN_FLOPS * _numel(x), 2 * _bytes(x) + params + stats, chip, _is_fp64(x))
+    return costs.generic(_LN_FLOPS * _numel(x), 2 * _bytes(x) + params + stats, chip, _is_fp64(x))
 
 
 @register("aten::native_layer_norm_backward")
-def _layer_norm_backward(chip, a):
+def layer_norm_backward(chip, a):
     g, x = a["grad_out"], a["input"]
     stats = 2 * _rows(x, a["normalized_shape"]) * 4
     params = 2 * (_bytes(a.get("weight")) + _bytes(a.get("bias")))  # read weight; write both grads
-    return generic(_LN_BWD_FLOPS * _numel(x), 3 * _bytes(x) + params + stats, chip, _is_fp64(x))
+    return costs.generic(_LN_BWD_FLOPS * _numel(x), 3 * _bytes(x) + params + stats, chip, _is_fp64(x))
 
 
 # Embeddings -----------------------------------------------------------------------------------------
 
 
 @register("aten::embedding")
-def _embedding(chip, a):
+def embedding(chip, a):
     w, idx = a["weight"], a["indices"]
     rows = _numel(idx) * w.shape[-1] * dtypes.itemsize(w.dtype)
-    return generic(0, _bytes(idx) + 2 * rows, chip)  # gather the rows, write them
+    return costs.generic(0, _bytes(idx) + 2 * rows, chip)  # gather the rows, write them
 
 
 @register("aten::embedding_dense_backward")
-def _embedding_backward(chip, a):
+def embedding_backward(chip, a):
     g, idx = a["grad_output"], a["indices"]
     table = a["num_weights"] * g.shape[-1] * dtypes.itemsize(g.dtype)
     # zero the table, then read-modify-write one row per index
-    return generic(_numel(g), table + _bytes(idx) + 3 * _bytes(g), chip, _is_fp64(g))
+    return costs.generic(_numel(g), table + _bytes(idx) + 3 * _bytes(g), chip, _is_fp64(g))
 
 
 # Copies ---------------------------------------------------------------------------------------------
@@ -314,31 +334,31 @@ def _device(t):
 def _copy(chip, src, dst):
     (s, si), (d, di) = _device(src), _device(dst)
     if s == "cpu" or d == "cpu":
-        return copy(_bytes(src), "h2d" if s == "cpu" else "d2h", chip)
+        return costs.copy(_bytes(src), "h2d" if s == "cpu" else "d2h", chip)
     if si != di:
-        return copy(_bytes(src), "p2p", chip)
-    return copy(_bytes(src), "d2d", chip, out_bytes=_bytes(dst))
+        return costs.copy(_bytes(src), "p2p", chip)
+    return costs.copy(_bytes(src), "d2d", chip, out_bytes=_bytes(dst))
 
 
 @register("aten::copy_")
-def _copy_(chip, a):
+def copy_(chip, a):
     return _copy(chip, a["src"], a["self"])
 
 
 @register("aten::_copy_from")
-def _copy_from(chip, a):
+def copy_from(chip, a):
     return _copy(chip, a["self"], a["dst"])
 
 
 @register("aten::_to_copy")
-def _to_copy(chip, a):
+def to_copy(chip, a):
     x = a["self"]
     out_bytes = _numel(x) * dtypes.itemsize(a.get("dtype") or x.dtype)
     target = a.get("device")
     here = _device(x)[0]
     there = torch.device(target).type if target is not None else here
     if here == "cpu" and there != "cpu":
-        return copy(out_bytes, "h2d", chip)
+        return costs.copy(out_bytes, "h2d", chip)
     if there == "cpu" and here != "cpu":
-        return copy(_bytes(x), "d2h", chip)
-    return copy(_bytes(x), "d2d", chip, out_bytes=out_bytes)
+        return costs.copy(_bytes(x), "d2h", chip)
+    return costs.copy(_bytes(x), "d2d", chip, out_bytes=out_bytes)

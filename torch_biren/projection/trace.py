@@ -1,5 +1,5 @@
 """Trace a model on the meta device into the kernels the live biren device would charge, each priced
-by the same cost functions (registry.cost_of, costs.*), then replay them on the device timeline.
+by the same cost functions (sim/registry.py, sim/costs.py), then replay them on the device timeline.
 
     ops, saved = trace(lambda: model(ids, labels=ids).loss.backward(), chip)   # model on "meta"
     elapsed_ns, busy = replay(ops, chip)
@@ -11,7 +11,7 @@ What the live device does, mirrored here:
 - the fused paths biren registers above the backend (scaled_dot_product_attention -> the
   overrideable flash kernel, rms_norm and cross_entropy_loss at the autograd key) and the kernels
   torch_biren.ops.patch_model routes HF modules to (RMSNorm, SwiGLU MLP, rotate-half RoPE) are one
-  kernel each, forward and backward, charged as in torch_biren/ops;
+  kernel each, forward and backward, named and priced by the ops' own descriptions (ops/_fused.py);
 - MoE experts (HF's stacked-expert modules) run as grouped GEMMs with routing assumed balanced
   (every expert gets tokens x k / E rows), since routing on meta tensors has no data;
 - the host issues each kernel after chip.host_issue_ns and the device runs them in order (one
@@ -19,8 +19,6 @@ What the live device does, mirrored here:
 """
 
 import contextlib
-import math
-import sys
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -29,8 +27,15 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .._layout import like_query
-from . import costs, dtypes, registry
+from ..ops.attention import ATTENTION, like_query
+from ..ops.cross_entropy import CROSS_ENTROPY
+from ..ops.cross_entropy import fusable as cross_entropy_fusable
+from ..ops.hf import rope_modules
+from ..ops.rms_norm import RMS_NORM
+from ..ops.rms_norm import fusable as rms_norm_fusable
+from ..ops.rope import ROPE
+from ..ops.swiglu import SWIGLU
+from ..sim import costs, dtypes, registry
 
 aten = torch.ops.aten
 
@@ -140,11 +145,8 @@ class _Tracer:
 _active = None  # the _Tracer of the trace in progress
 
 
-def _spec(t):
-    return registry.TensorSpec(tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else t
-
-
-# Fused stand-ins: one kernel forward and one backward, outputs of the right shape, as on biren ------
+# Fused stand-ins: one kernel forward and one backward, outputs of the right shape, as on biren. Names
+# and costs are the live ops' own descriptions (torch_biren/ops/_fused.py), not restated here.
 
 
 class _SDPA(torch.autograd.Function):
@@ -155,9 +157,7 @@ class _SDPA(torch.autograd.Function):
         with t.quiet():
             out = like_query(q, (*q.shape[:-1], v.shape[-1]))
             lse = q.new_empty((b, h, lq), dtype=torch.float32)
-        t.charge("aten::_scaled_dot_product_fused_attention_overrideable", registry.cost_of(
-            "aten::_scaled_dot_product_fused_attention_overrideable",
-            (_spec(q), _spec(k), _spec(v), _spec(mask), 0.0, causal, False), {"scale": scale}, t.chip))
+        t.charge(ATTENTION.name, ATTENTION.cost(q, k, v, mask, causal, scale, chip=t.chip))
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.mask, ctx.causal = mask, causal
         return out
@@ -166,20 +166,16 @@ class _SDPA(torch.autograd.Function):
     def backward(ctx, dout):
         t = _active
         q, k, v, out, lse = ctx.saved_tensors
-        t.charge("aten::_scaled_dot_product_fused_attention_overrideable_backward", registry.cost_of(
-            "aten::_scaled_dot_product_fused_attention_overrideable_backward",
-            (_spec(dout), _spec(q), _spec(k), _spec(v), _spec(ctx.mask)), {"is_causal": ctx.causal}, t.chip))
+        t.charge(ATTENTION.backward_name, ATTENTION.backward_cost(dout, q, k, v, ctx.mask, ctx.causal, chip=t.chip))
         with t.quiet():
             return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), None, None, None
 
 
 class _RMSNorm(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, eps):
+    def forward(ctx, x, weight):
         t = _active
-        c = x.shape[-1]
-        t.charge("aten::_fused_rms_norm", registry.cost_of("aten::_fused_rms_norm", (_spec(x), [c], _spec(weight), eps),
-                                                           chip=t.chip))
+        t.charge(RMS_NORM.name, RMS_NORM.cost(x, weight, chip=t.chip))
         with t.quiet():
             rstd = x.new_empty(x.shape[:-1], dtype=torch.float32)
             out = torch.empty_like(x)
@@ -190,19 +186,16 @@ class _RMSNorm(torch.autograd.Function):
     def backward(ctx, dy):
         t = _active
         x, weight, rstd = ctx.saved_tensors
-        t.charge("aten::_fused_rms_norm_backward", registry.cost_of(
-            "aten::_fused_rms_norm_backward",
-            (_spec(dy), _spec(x), [x.shape[-1]], _spec(rstd), _spec(weight), [True, weight is not None]), chip=t.chip))
+        t.charge(RMS_NORM.backward_name, RMS_NORM.backward_cost(dy, x, rstd, weight, chip=t.chip))
         with t.quiet():
-            return torch.empty_like(x), None if weight is None else torch.empty_like(weight), None
+            return torch.empty_like(x), None if weight is None else torch.empty_like(weight)
 
 
 class _CrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, target, reduction):
         t = _active
-        t.charge("torch_biren::cross_entropy", costs.cross_entropy(logits.numel(), logits.shape[:-1].numel(),
-                                                                  logits.dtype, t.chip))
+        t.charge(CROSS_ENTROPY.name, CROSS_ENTROPY.cost(logits, chip=t.chip))
         with t.quiet():
             lse = logits.new_empty(logits.shape[:-1], dtype=torch.float32)
             loss = logits.new_empty(logits.shape[:-1] if reduction == "none" else ())
@@ -213,8 +206,7 @@ class _CrossEntropy(torch.autograd.Function):
     def backward(ctx, grad):
         t = _active
         logits = ctx.saved_tensors[0]
-        t.charge("torch_biren::cross_entropy_backward",
-                 costs.cross_entropy(logits.numel(), 0, logits.dtype, t.chip, backward=True))
+        t.charge(CROSS_ENTROPY.backward_name, CROSS_ENTROPY.backward_cost(logits, chip=t.chip))
         with t.quiet():
             return torch.empty_like(logits), None, None
 
@@ -223,7 +215,7 @@ class _SwiGLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gate, up):
         t = _active
-        t.charge("torch_biren::swiglu", costs.swiglu(gate.numel(), gate.dtype, t.chip))
+        t.charge(SWIGLU.name, SWIGLU.cost(gate, up, chip=t.chip))
         ctx.save_for_backward(gate, up)
         with t.quiet():
             return torch.empty_like(gate)
@@ -232,8 +224,8 @@ class _SwiGLU(torch.autograd.Function):
     def backward(ctx, dy):
         t = _active
         gate, up = ctx.saved_tensors
-        dy = dy.contiguous()  # a copy when the gradient arrives strided, as in ops/fused.py
-        t.charge("torch_biren::swiglu_backward", costs.swiglu(dy.numel(), gate.dtype, t.chip, backward=True))
+        dy = dy.contiguous()  # a copy when the gradient arrives strided, as in ops/swiglu.py
+        t.charge(SWIGLU.backward_name, SWIGLU.backward_cost(dy, gate, up, chip=t.chip))
         with t.quiet():
             return torch.empty_like(gate), torch.empty_like(up)
 
@@ -242,15 +234,15 @@ class _Rope(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k):
         t = _active
-        t.charge("torch_biren::rope", costs.rope(q.numel() + k.numel(), q.dtype, t.chip))
+        t.charge(ROPE.name, ROPE.cost(q, k, chip=t.chip))
         with t.quiet():
             return torch.empty_like(q), torch.empty_like(k)
 
     @staticmethod
     def backward(ctx, dq, dk):
         t = _active
-        dq, dk = dq.contiguous(), dk.contiguous()  # as ops/fused.py
-        t.charge("torch_biren::rope", costs.rope(dq.numel() + dk.numel(), dq.dtype, t.chip))
+        dq, dk = dq.contiguous(), dk.contiguous()  # as ops/rope.py
+        t.charge(ROPE.backward_name, ROPE.backward_cost(dq, dk, chip=t.chip))
         with t.quiet():
             return torch.empty_like(dq), torch.empty_like(dk)
 
@@ -306,7 +298,8 @@ def _experts_forward(self, hidden_states, top_k_index, top_k_weights):
 
 
 def _rms_forward(self, hidden_states):
-    return _RMSNorm.apply(hidden_states, self.weight, self.variance_epsilon)
+    # As ops/hf.py's: through F.rms_norm, which _Functions fuses when the live op would.
+    return F.rms_norm(hidden_states, (hidden_states.shape[-1],), self.weight, self.variance_epsilon)
 
 
 def _mlp_forward(self, x):
@@ -328,48 +321,40 @@ class _Functions(TorchFunctionMode):
             causal = kwargs.get("is_causal", args[5] if len(args) > 5 else False)
             # GQA needs nothing more: the flash kernel reads shared K/V heads directly.
             return _SDPA.apply(q, k, v, mask, bool(causal), kwargs.get("scale"))
-        if func in (F.rms_norm, torch.rms_norm) and len(args) >= 3 and args[2] is not None:
-            x, shape, w = args[:3]
-            if len(shape) == 1 and w.dtype == x.dtype:
-                return _RMSNorm.apply(x, w, kwargs.get("eps"))
+        if func in (F.rms_norm, torch.rms_norm):
+            x, shape = args[:2]
+            w = args[2] if len(args) > 2 else kwargs.get("weight")
+            if rms_norm_fusable(x, shape, w):  # the live aten::rms_norm's own test
+                if len(shape) == 1:
+                    return _RMSNorm.apply(x, w)
+                flat = x.reshape(*x.shape[: x.dim() - len(shape)], -1)
+                return _RMSNorm.apply(flat, None if w is None else w.reshape(-1)).view(x.shape)
         if func is F.cross_entropy:
             logits, target = args[:2]
-            if logits.dim() == 2 and target.dim() == 1 and kwargs.get("weight") is None and \
-                    not kwargs.get("label_smoothing"):
+            if cross_entropy_fusable(logits, target, kwargs.get("weight"), kwargs.get("label_smoothing")):
                 return _CrossEntropy.apply(logits, target, kwargs.get("reduction", "mean"))
         return func(*args, **kwargs)
 
 
-_ROTATE_HALF = ("llama", "qwen2", "qwen3", "qwen3_moe", "mistral")
-
-
 @contextlib.contextmanager
 def _patched(model, fused):
-    """Point the model's experts (always) and, when `fused`, its RMSNorm, SwiGLU MLP and RoPE (as
-    torch_biren.ops.patch_model does) at the stand-ins; undone on exit."""
-    from ..ops.hf import _is_silu
-
+    """Point the model's experts (always) and, when `fused`, the modules torch_biren.ops.patch_model
+    replaces (the ops' own `replaces` and RoPE families) at the stand-ins; undone on exit."""
     undo = []
     for module in model.modules():
-        name = type(module).__name__
         if hasattr(module, "gate_up_proj") and hasattr(module, "down_proj") and \
                 getattr(module.gate_up_proj, "dim", lambda: 0)() == 3:
             undo.append((module, "forward", module.__dict__.get("forward")))
             module.forward = _experts_forward.__get__(module)
-        elif fused and name.endswith("RMSNorm") and hasattr(module, "variance_epsilon"):
+        elif fused and RMS_NORM.replaces(module):
             undo.append((module, "forward", module.__dict__.get("forward")))
             module.forward = _rms_forward.__get__(module)
-        elif fused and all(hasattr(module, p) for p in ("gate_proj", "up_proj", "down_proj")) and \
-                _is_silu(getattr(module, "act_fn", None)):
+        elif fused and SWIGLU.replaces(module):
             undo.append((module, "forward", module.__dict__.get("forward")))
             module.forward = _mlp_forward.__get__(module)
-    family = getattr(getattr(model, "config", None), "model_type", "")
-    if fused and family in _ROTATE_HALF:
-        for cls in {type(m) for m in model.modules()}:
-            modeling = sys.modules.get(cls.__module__)
-            if modeling is not None and hasattr(modeling, "apply_rotary_pos_emb"):
-                undo.append((modeling, "apply_rotary_pos_emb", modeling.apply_rotary_pos_emb))
-                modeling.apply_rotary_pos_emb = _rope
+    for modeling in rope_modules(model) if fused else ():
+        undo.append((modeling, "apply_rotary_pos_emb", modeling.apply_rotary_pos_emb))
+        modeling.apply_rotary_pos_emb = _rope
     try:
         yield
     finally:
@@ -422,19 +407,3 @@ def replay(ops, chip, host_ns=0.0, device_ns=0.0):
         busy[op.name] += op.cost.ns
     return dev, dict(busy)
 
-
-def summarise(ops):
-    """{name: [calls, ns, flops, bytes, {bound: ns}]} over a list of ops."""
-    out = {}
-    for op in ops:
-        row = out.setdefault(op.name, [0, 0.0, 0.0, 0.0, defaultdict(float)])
-        row[0] += 1
-        row[1] += op.cost.ns
-        row[2] += op.cost.flops
-        row[3] += op.cost.bytes
-        row[4][op.cost.bound] += op.cost.ns
-    return out
-
-
-def total_ns(ops):
-    return math.fsum(op.cost.ns for op in ops)

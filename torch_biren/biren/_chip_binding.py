@@ -1,7 +1,7 @@
 """Binds the chip of the device model (torch_biren.sim) to the live runtime: timeline parameters,
 card capacity, device count under SVI partitioning, device properties."""
 
-from . import _C
+from .. import _C
 
 
 def _apply(chip):
@@ -12,14 +12,14 @@ def _apply(chip):
 
 
 def install():
-    from .sim import chip as chips
+    from ..sim import chip as chips
 
     chips.on_chip_change(_apply)
     _apply(chips.current_chip())
 
 
 def device_properties(cls):
-    from .sim.chip import current_chip
+    from ..sim.chip import current_chip
 
     c = current_chip()
     return cls(

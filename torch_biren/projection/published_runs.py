@@ -4,7 +4,7 @@ No BR166 measurement is public; these check the projection method on chips whose
 
 from typing import Callable, NamedTuple
 
-from . import projection
+from .project import project
 
 
 def megatron_flops(batch, seq, layers, hidden, vocab):
@@ -14,7 +14,7 @@ def megatron_flops(batch, seq, layers, hidden, vocab):
 
 class Run(NamedTuple):
     name: str
-    kwargs: dict  # projection.project arguments
+    kwargs: dict  # project() arguments
     tflops_per_gpu: float  # published
     flops: Callable  # Result -> FLOPs counted by the published figure
 
@@ -37,5 +37,5 @@ RUNS = [
 
 def tflops_per_gpu(run):
     """(projected TFLOP/s per GPU, the projection's Result) for `run`."""
-    r = projection.project(**run.kwargs)
+    r = project(**run.kwargs)
     return run.flops(r) / (r.step_ns * 1e-9) / run.kwargs["cards"] / 1e12, r

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from torch_biren import cli
-from torch_biren.sim import projection as P
-from torch_biren.sim import published_runs
+from torch_biren import projection as P
+from torch_biren.projection import published_runs
 
 
 def _live_step_ns(family, patched):
