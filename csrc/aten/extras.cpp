@@ -31,11 +31,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> convolution_backward_overrideable
                                                groups, output_mask);
   auto d = input.device().index();
   auto back = [&](const at::Tensor& t) -> at::Tensor { return t.defined() ? adopt_result(t, d) : t; };
-  // Two GEMM-shaped passes over the forward's work: 2 FLOPs per MAC each.
-  double macs = static_cast<double>(grad_output.numel()) * weight.numel() / std::max<int64_t>(weight.size(0), 1);
-  double bytes = static_cast<double>(grad_output.nbytes() + input.nbytes() + weight.nbytes()) * 2;
+  // The formula is torch_biren/sim/registry.py's, so a projection prices it the same.
+  std::vector<c10::IValue> args{grad_output, input, weight, stride, padding, dilation, transposed, output_padding,
+                                groups, c10::List<bool>({output_mask[0], output_mask[1], output_mask[2]})};
   sim::charge(current_stream(d), "aten::convolution_backward_overrideable", sim::Kind::Native,
-              sim::generic_cost(4 * macs, bytes, input.scalar_type() == at::kDouble));
+              formula_cost("aten::convolution_backward_overrideable", args));
   record_op("aten::convolution_backward_overrideable", sim::Kind::Native);
   return {back(gi), back(gw), back(gb)};
 }

@@ -248,19 +248,27 @@ void push_key(std::vector<int64_t>& key, const c10::IValue& v) {
   }
 }
 
-sim::Cost modelled_cost(const OpInfo& info, const torch::jit::Stack& stack, size_t begin) {
-  std::vector<int64_t> key{reinterpret_cast<int64_t>(&info)};
-  for (size_t i = begin; i < stack.size(); ++i) push_key(key, stack[i]);
+// The memo keys on everything the formula reads: the op, its arguments' shapes, dtypes and scalars,
+// and the float32 matmul precision (fp32 GEMMs are charged as TF32 unless it is "highest").
+sim::Cost memo_cost(std::vector<int64_t> key, const std::string& name,
+                    c10::ArrayRef<c10::IValue> args) {
+  key.push_back(static_cast<int64_t>(at::globalContext().float32MatmulPrecision()));
   {
     std::lock_guard<std::mutex> g(mu);
     auto it = cost_memo.find(key);
     if (it != cost_memo.end()) return it->second;
   }
-  TORCH_INTERNAL_ASSERT(cost_fn, "biren: modelled op ", info.name, " has no cost function");
-  sim::Cost c = cost_fn(info.name, std::vector<c10::IValue>(stack.begin() + begin, stack.end()));
+  TORCH_INTERNAL_ASSERT(cost_fn, "biren: modelled op ", name, " has no cost function");
+  sim::Cost c = cost_fn(name, args.vec());
   std::lock_guard<std::mutex> g(mu);
   cost_memo.emplace(std::move(key), c);
   return c;
+}
+
+sim::Cost modelled_cost(const OpInfo& info, const torch::jit::Stack& stack, size_t begin) {
+  std::vector<int64_t> key{reinterpret_cast<int64_t>(&info)};
+  for (size_t i = begin; i < stack.size(); ++i) push_key(key, stack[i]);
+  return memo_cost(std::move(key), info.name, c10::ArrayRef<c10::IValue>(stack).slice(begin));
 }
 
 }  // namespace
@@ -278,6 +286,12 @@ void set_modelled_ops(const std::vector<std::string>& names) {
   std::lock_guard<std::mutex> g(mu);
   modelled_names = std::unordered_set<std::string>(names.begin(), names.end());
   for (auto& kv : infos) kv.second.modelled = modelled_names.count(kv.second.name) > 0;
+}
+
+sim::Cost formula_cost(const std::string& name, const std::vector<c10::IValue>& args) {
+  std::vector<int64_t> key{static_cast<int64_t>(std::hash<std::string>{}(name))};
+  for (const auto& a : args) push_key(key, a);
+  return memo_cost(std::move(key), name, args);
 }
 
 void clear_cost_memo() {

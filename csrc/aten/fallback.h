@@ -23,6 +23,8 @@ using CostFn = std::function<sim::Cost(const std::string& op, const std::vector<
 void set_cost_fn(CostFn fn);
 void set_modelled_ops(const std::vector<std::string>& names);
 void clear_cost_memo();
+// The registered formula's cost of op `name` for `args` (schema order), memoised like the fallback's.
+sim::Cost formula_cost(const std::string& name, const std::vector<c10::IValue>& args);
 
 // Counts per op name and kind; the Python layer adds its Triton ops through record_op.
 void record_op(const std::string& name, sim::Kind kind);

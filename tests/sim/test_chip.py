@@ -35,7 +35,7 @@ def test_br166_defaults():
     c = load_chip("BR166")
     assert c.name == "BR166" and c.dies == 2 and c.mode == "UMA" and c.instances == 1
     assert c.memory_bytes == 65024 * MiB and c.q("memory_bytes").label == "R"
-    assert c.q("die_link_Bps").value == 896e9 and c.d2d_Bps == 448e9
+    assert c.q("die_link_Bps").value == 896e9
     assert c.matrix_flops("bf16") == 1024e12 and c.q("matrix_flops.bf16").label == "I"
     assert c.matrix_tile == (64, 64) and c.compute_units == 32
     assert c.host_link_Bps == 64e9
@@ -145,12 +145,11 @@ def test_a_refused_chip_is_rolled_back():
 def test_timeline_params():
     p = load_chip("BR166").timeline_params()
     assert set(p) == {"launch_ns", "host_issue_ns", "mem_bw_Bps", "vector_flops", "mem_eff_table",
-                      "host_link_Bps", "card_link_Bps", "d2d_Bps", "fp64_slowdown"}  # fmt: skip
+                      "host_link_Bps", "card_link_Bps", "fp64_slowdown"}  # fmt: skip
     assert p["mem_eff_table"] == [[1e8, 0.91], [1e7, 0.75], [1e6, 0.6], [0.0, 0.3]]
     assert p["mem_bw_Bps"] == 1640e9 and p["launch_ns"] == 5000 and p["host_issue_ns"] == 20000
     assert p["card_link_Bps"] == 8 * 32e9 and p["host_link_Bps"] == 64e9 and p["fp64_slowdown"] == 20
     assert load_chip("BR104").timeline_params()["card_link_Bps"] == 64e9  # no BLink figure: over PCIe
-    assert load_chip("BR106").timeline_params()["d2d_Bps"] == 0
 
 
 def test_uma_bandwidth_is_limited_by_the_die_link():
@@ -175,7 +174,6 @@ def test_numa_gives_each_die_its_own_device():
     g = costs.gemm(4096, 4096, 4096, chip=numa).ns / costs.gemm(4096, 4096, 4096, chip=uma).ns
     assert g == pytest.approx(2, rel=0.04)
     assert costs.copy(big, chip=numa).ns / whole.ns == pytest.approx(1492 / 820, rel=0.02)
-    assert costs.copy(2**20, "die", numa).link_ns == pytest.approx(2**20 / 448e9 * 1e9)
 
 
 def test_svi_partitions_divide_the_card():

@@ -108,8 +108,6 @@ def test_copies():
     assert d2d.bytes == 2**31 and d2d.bound == "memory"
     widen = costs.copy(2**20, "d2d", BR166, out_bytes=2**21)
     assert widen.bytes == 3 * 2**20
-    with pytest.raises(ValueError, match="die link"):
-        costs.copy(10, "die", CHIPS["BR106"])
     with pytest.raises(ValueError, match="copy kind"):
         costs.copy(10, "sideways", BR166)
 

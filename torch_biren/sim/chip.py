@@ -16,7 +16,7 @@ Memory placement (a card of `dies` dies, each owning 1/dies of the HBM stacks, j
           bandwidth L the traffic finishes no sooner than bytes * (dies-1)/dies / L, so the card's
           effective bandwidth is min(HBM peak, L * dies / (dies-1)): BR166 min(1640, 1792) GB/s.
     NUMA  one device per die: each sees its own die's memory, SPCs and HBM stacks (1/dies of the
-          card) and never crosses the die link; the dies of a card talk over it (d2d_Bps).
+          card) and never crosses the die link (die_link_Bps, bidirectional).
 SVI partition(n) splits the card into n hardware-isolated instances, each a device with 1/n of the
 memory, SPCs, peaks and L2. Partitions and NUMA are both die-local; where the spec reports achieved
 bandwidth per instance (instance_hbm_achieved_Bps, BR166 from HAMi's tests) a local instance's
@@ -45,7 +45,9 @@ _REQUIRED = (
     "launch_ns", "host_issue_ns", "svi_partitions", "warp_size", "capability",
 )  # fmt: skip
 _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "die_link_Bps"}
-_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps"}
+# collective_efficiency: the fraction of card-link bandwidth collectives reach (sim/collectives.py);
+# network: the inter-server NIC preset per card. Files without them get collectives.py's stated defaults.
+_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network"}
 
 
 class ChipSpecError(ValueError):
@@ -320,12 +322,6 @@ class Chip:
         return self.card_links * per_link
 
     @property
-    def d2d_Bps(self):
-        """Die-to-die link each way (between the NUMA devices of one card); 0 for one-die chips."""
-        link = self._v("die_link_Bps")
-        return link / 2 if link else 0.0
-
-    @property
     def launch_ns(self):
         return float(self._v("launch_ns"))
 
@@ -352,7 +348,6 @@ class Chip:
             "mem_eff_table": [list(row) for row in self.mem_eff_table],
             "host_link_Bps": self.host_link_Bps,
             "card_link_Bps": self.card_link_Bps,
-            "d2d_Bps": self.d2d_Bps,
             "fp64_slowdown": self.fp64_slowdown,
         }
 

@@ -16,16 +16,17 @@ reduce_scatter and scatter. With n ranks, per-step latency a and bandwidth B eac
     tree  all_reduce      2 ceil(log2 n) a + 2 S / B       (double binary tree; wins on small sizes)
           broadcast, reduce     ceil(log2 n) a + S / B;  barrier  2 ceil(log2 n) a
 
-B is the link bandwidth times an achieved-efficiency factor (ACHIEVED below): the fraction of link
-bandwidth NCCL reaches in nccl-tests, fitted per system, since no alpha-beta model reaches line rate.
+B is the link bandwidth times an achieved-efficiency factor (the chip file's collective_efficiency):
+the fraction of link bandwidth NCCL reaches in nccl-tests, fitted per system, since no alpha-beta
+model reaches line rate.
 A group spanning servers runs hierarchically: within each server over the card links, across servers
 over each card's own NIC on 1/g of the data (g = the group's ranks per server), e.g. all_reduce =
 intra reduce-scatter + inter all_reduce on S/g + intra all-gather. The bus-bandwidth factors are
 nccl-tests': 2(n-1)/n for all_reduce, (n-1)/n for all_gather, reduce_scatter and all_to_all, 1 for
 the rest.
 
-Numbers that are not in the chip files (NIC speed, per-step latency, the BR166 efficiency) are
-parameters with stated defaults; `topo.assumptions` lists them for reports.
+The chip files give the efficiency and the default inter-server network; the NIC presets and the
+per-step latencies are parameters with stated defaults; `topo.assumptions` lists the inferred ones.
 """
 
 import math
@@ -38,23 +39,16 @@ KINDS = ("all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce", "a
          "scatter", "barrier")  # fmt: skip
 ALGORITHMS = ("auto", "ring", "tree")
 
-# Achieved fraction of card-link bandwidth each way, as (value, label, source).
-ACHIEVED = {
-    "A100": (0.68, "R", "nccl-tests 8xA100 NVLink all_reduce busbw 200-208 GB/s of 300 GB/s each way: 0.68 x 300 = 204"),
-    "H100": (0.93, "R", "nccl-tests 8xH100 NVLink all_reduce busbw 370-480 GB/s of 450 GB/s each way (NVLS in-switch "
-                        "reduction lifts it above the A100 fraction): 0.93 x 450 = 419, mid-range"),
-    "H200": (0.93, "I", "as H100 (same NVLink 4 / NVSwitch generation)"),
-}
-DEFAULT_ACHIEVED = (0.68, "I", "no BR1xx collective measurement: the A100 NVLink fit (point-to-point links, no "
-                               "in-switch reduction)")
+# For chip files without collective_efficiency (the bundled ones all give it): the A100 NVLink fit.
+DEFAULT_ACHIEVED = (0.68, "I", "no collective measurement in the chip file: the A100 NVLink fit (point-to-point "
+                               "links, no in-switch reduction)")
 
 # Inter-server networks: per-card NIC bandwidth each way (line rate; the efficiency factor applies).
 NETWORKS = {
     "roce-100": 12.5e9, "roce-200": 25e9, "roce-400": 50e9,
     "ib-200": 25e9, "ib-400": 50e9,
 }  # fmt: skip
-DEFAULT_NETWORK = {"A100": "ib-200", "H100": "ib-400", "H200": "ib-400"}  # DGX: one HDR / NDR NIC per GPU
-BR_DEFAULT_NETWORK = "roce-200"
+DEFAULT_NETWORK = "roce-200"  # for chip files without a network
 INTRA_ALPHA_NS = 2000.0  # per ring step within a server (NCCL LL/simple protocol latencies are 1-5 us)
 INTER_ALPHA_NS = 6000.0  # per step across servers (RDMA round trip plus NIC latency)
 
@@ -105,10 +99,11 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
     _positive_int("cards_per_server", cards_per_server)
     assumptions = []
     name = network
+    default_network = chip.spec.get("network")
     if network is None:
-        network = DEFAULT_NETWORK.get(chip.name, BR_DEFAULT_NETWORK)
+        network = default_network.value if default_network else DEFAULT_NETWORK
         name = network
-        if chip.name not in DEFAULT_NETWORK:
+        if default_network is None or default_network.label == "I":
             assumptions.append(f"inter-server network {network} (one NIC per card; no public figure for "
                                f"{chip.name} clusters)")
     if isinstance(network, str) and network.startswith("supernode-"):
@@ -118,7 +113,7 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
             raise ValueError(f"network {network!r}: expected supernode-N with N a positive integer") from None
         assumptions.append(f"optical supernode of {cards_per_server} cards at full card-link bandwidth "
                            "(assumed; no public figure)")
-        network = DEFAULT_NETWORK.get(chip.name, BR_DEFAULT_NETWORK)
+        network = default_network.value if default_network else DEFAULT_NETWORK
     if isinstance(network, str) and network in NETWORKS:
         inter = NETWORKS[network]
     else:
@@ -132,7 +127,8 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
         name = f"{inter / 1e9:g} GB/s"
     cards_per_server = min(cards_per_server, cards)
     if efficiency is None:
-        efficiency, label, source = ACHIEVED.get(chip.name, DEFAULT_ACHIEVED)
+        q = chip.spec.get("collective_efficiency")
+        efficiency, label, source = (q.value, q.label, q.source) if q else DEFAULT_ACHIEVED
         if label == "I":
             assumptions.append(f"collective efficiency {efficiency:.0%} of link bandwidth: {source}")
     if intra_alpha_ns is None:

@@ -4,7 +4,8 @@
     gemm(m, n, k, batch, dtype)     matrix engines: tile and wave quantisation, size efficiency
     attention(b, h_q, h_kv, lq, lk, d_qk, d_v, dtype, causal, backward)
     elementwise(numel, dtype, ...)  reduction(numel_in, numel_out, dtype, ...)
-    copy(nbytes, kind)              d2d over HBM; h2d/d2h over the host link; p2p, die over links
+    copy(nbytes, kind)              d2d (device to device: within one device) over its memory;
+                                    h2d/d2h over the host link; p2p (card to card) over the card links
     link(nbytes, bandwidth_Bps)     any transfer over a link
     rope, swiglu, cross_entropy     torch_biren's fused kernels without an aten op
 
@@ -183,8 +184,8 @@ def reduction(numel_in, numel_out, dtype="fp32", chip=None, flops_per_element=1)
     return generic(numel_in * flops_per_element, (numel_in + numel_out) * elt, chip, fp64)
 
 
-# torch_biren's fused kernels with no aten op (torch_biren::*), charged by torch_biren/ops/fused.py on
-# the live device and by the projection's trace: one formula each, here.
+# torch_biren's fused kernels with no aten op (torch_biren::*), charged by torch_biren/ops/{rope,swiglu,
+# cross_entropy}.py on the live device and, through their descriptions, by the projection's trace.
 
 
 def rope(numel, dtype="bf16", chip=None):
@@ -208,19 +209,17 @@ def cross_entropy(numel, rows, dtype="bf16", chip=None, backward=False):
     return reduction(numel, rows, dtype, chip, flops_per_element=4)
 
 
-COPY_KINDS = ("d2d", "h2d", "d2h", "p2p", "die")
+COPY_KINDS = ("d2d", "h2d", "d2h", "p2p")
 
 
 def copy(nbytes, kind="d2d", chip=None, out_bytes=None):
-    """A copy of `nbytes`: d2d within a device reads and writes HBM (out_bytes: the size written,
-    when a dtype change makes it differ); h2d/d2h cross the host link, p2p the card links, and die
-    the die link to the other die's device of the same card (NUMA)."""
+    """A copy of `nbytes`, as CUDA names them: d2d (device to device, within one device) reads and
+    writes its memory (out_bytes: the size written, when a dtype change makes it differ); h2d/d2h
+    cross the host link; p2p goes from one device to another over the card links."""
     chip = chip or current_chip()
     if kind == "d2d":
         return generic(0.0, nbytes + (nbytes if out_bytes is None else out_bytes), chip)
-    bandwidth = {"h2d": chip.host_link_Bps, "d2h": chip.host_link_Bps, "p2p": chip.card_link_Bps, "die": chip.d2d_Bps}
+    bandwidth = {"h2d": chip.host_link_Bps, "d2h": chip.host_link_Bps, "p2p": chip.card_link_Bps}
     if kind not in bandwidth:
         raise ValueError(f"copy kind must be one of {', '.join(COPY_KINDS)}, got {kind!r}")
-    if not bandwidth[kind]:
-        raise ValueError(f"{chip.name} has no die link; 'die' copies need a multi-die chip")
     return link(nbytes, bandwidth[kind], chip)

@@ -302,6 +302,19 @@ def layer_norm_backward(chip, a):
     return costs.generic(_LN_BWD_FLOPS * _numel(x), 3 * _bytes(x) + params + stats, chip, _is_fp64(x))
 
 
+# Convolution ----------------------------------------------------------------------------------------
+
+
+@register("aten::convolution_backward_overrideable", "aten::convolution_backward")
+def convolution_backward(chip, a):
+    """Two GEMM-shaped passes over the forward's work (input and weight gradients), 2 FLOPs per MAC
+    each; reads and writes the gradient, input and weight once each way. Charged by the device's
+    convolution backward (csrc/aten/extras.cpp) and by the projection's trace."""
+    g, x, w = a["grad_output"], a["input"], a["weight"]
+    macs = float(_numel(g)) * _numel(w) / max(w.shape[0], 1)
+    return costs.generic(4 * macs, float(_bytes(g) + _bytes(x) + _bytes(w)) * 2, chip, _is_fp64(x))
+
+
 # Embeddings -----------------------------------------------------------------------------------------
 
 
