@@ -8,6 +8,7 @@ import triton
 import triton.language as tl
 
 from .runtime import Kernel, from_f32, load_tile, next_pow2, on_gpu, row_layout, store_tile, tile_mode, to_f32
+from .softmax import row_max_and_sum
 
 __all__ = ["cross_entropy_fwd", "cross_entropy_bwd"]
 
@@ -24,14 +25,7 @@ def _fwd_kernel(x_ptr, t_ptr, loss_ptr, lse_ptr, R2, C, s_x0, s_x1, s_x2, s_xc, 
     lse_ptr += i * s_e0 + j * s_e1
     for off_r in range(tl.program_id(0) * BR, R2, tl.num_programs(0) * BR):
         rows = off_r + tl.arange(0, BR)
-        m = tl.full((BR, ), float("-inf"), tl.float32)
-        s = tl.zeros((BR, ), dtype=tl.float32)
-        for off_c in range(0, C, BC):
-            x = to_f32(load_tile(x_ptr, R2, C, s_x2, s_xc, off_r, off_c, BR, BC, X_MODE, X_PACK), CPU)
-            x = tl.where((off_c + tl.arange(0, BC) < C)[None, :], x, float("-inf"))
-            m_new = tl.maximum(m, tl.max(x, 1))
-            s = s * tl.exp(m - m_new) + tl.sum(tl.exp(x - m_new[:, None]), 1)
-            m = m_new
+        m, s = row_max_and_sum(x_ptr, R2, C, s_x2, s_xc, off_r, BR, BC, X_MODE, X_PACK, CPU)
         lse = m + tl.log(s)
         t = tl.load(t_ptr + rows * s_t2, mask=rows < R2, other=ignore_index)
         valid = (t != ignore_index) & (t >= 0) & (t < C) & (rows < R2)

@@ -3,9 +3,26 @@
 import triton
 import triton.language as tl
 
-from .runtime import Kernel, from_f32, load_tile, next_pow2, on_gpu, row_layout, store_tile, tile_mode, to_f32
+from .runtime import (Kernel, device_fn, from_f32, load_tile, next_pow2, on_gpu, row_layout, store_tile, tile_mode,
+                      to_f32)
 
 __all__ = ["softmax_fwd", "softmax_bwd"]
+
+
+@device_fn
+def row_max_and_sum(x_ptr, R2, C, s_x2, s_xc, off_r, BR: tl.constexpr, BC: tl.constexpr, X_MODE: tl.constexpr,
+                    X_PACK: tl.constexpr, CPU: tl.constexpr):
+    """Online max m and sum s of exp(x - m) over the rows off_r.. of x, in column blocks of BC (one
+    read): log-sum-exp is m + log(s). Shared by softmax and cross-entropy."""
+    m = tl.full((BR, ), float("-inf"), tl.float32)
+    s = tl.zeros((BR, ), dtype=tl.float32)
+    for off_c in range(0, C, BC):
+        x = to_f32(load_tile(x_ptr, R2, C, s_x2, s_xc, off_r, off_c, BR, BC, X_MODE, X_PACK), CPU)
+        x = tl.where((off_c + tl.arange(0, BC) < C)[None, :], x, float("-inf"))
+        m_new = tl.maximum(m, tl.max(x, 1))
+        s = s * tl.exp(m - m_new) + tl.sum(tl.exp(x - m_new[:, None]), 1)
+        m = m_new
+    return m, s
 
 
 def _fwd_kernel(x_ptr, y_ptr, R2, C, s_x0, s_x1, s_x2, s_xc, s_y0, s_y1, s_y2, s_yc,
@@ -26,14 +43,7 @@ def _fwd_kernel(x_ptr, y_ptr, R2, C, s_x0, s_x1, s_x2, s_xc, s_y0, s_y1, s_y2, s
             store_tile(y_ptr, from_f32(y, y_ptr.dtype.element_ty, CPU), R2, C, s_y2, s_yc, off_r, 0, BR, BC, Y_MODE,
                        Y_PACK)
         else:  # online max and sum over column blocks, then a second pass to write
-            m = tl.full((BR, ), float("-inf"), tl.float32)
-            s = tl.zeros((BR, ), dtype=tl.float32)
-            for off_c in range(0, C, BC):
-                x = to_f32(load_tile(x_ptr, R2, C, s_x2, s_xc, off_r, off_c, BR, BC, X_MODE, X_PACK), CPU)
-                x = tl.where((off_c + tl.arange(0, BC) < C)[None, :], x, float("-inf"))
-                m_new = tl.maximum(m, tl.max(x, 1))
-                s = s * tl.exp(m - m_new) + tl.sum(tl.exp(x - m_new[:, None]), 1)
-                m = m_new
+            m, s = row_max_and_sum(x_ptr, R2, C, s_x2, s_xc, off_r, BR, BC, X_MODE, X_PACK, CPU)
             for off_c in range(0, C, BC):
                 x = to_f32(load_tile(x_ptr, R2, C, s_x2, s_xc, off_r, off_c, BR, BC, X_MODE, X_PACK), CPU)
                 y = tl.exp(x - m[:, None]) / s[:, None]
