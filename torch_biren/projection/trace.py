@@ -249,7 +249,7 @@ class _Rope(torch.autograd.Function):
 
 class _Experts(torch.autograd.Function):
     """Routed experts with balanced routing: tokens x k rows through grouped GEMMs (gate/up, SwiGLU,
-    down), gathered before and combined after; as ops/moe.py charges, each grouped GEMM is one GEMM
+    down), gathered before and combined after; as ops/grouped_mm.py charges, each grouped GEMM is one GEMM
     over all rows."""
 
     @staticmethod
