@@ -25,7 +25,7 @@ def make_activations():  # a named frame the snapshot must show
 def test_snapshot_shows_live_blocks_with_their_stacks(history):
     kept = make_activations()
     snap = torch.biren.memory._snapshot()
-    ours = {t.data_ptr(): t for t in kept}
+    ours = {t.data_ptr() for t in kept}
     blocks = {b["address"]: (s, b) for s in snap["segments"] for b in s["blocks"]}
     for ptr in ours:
         seg, block = blocks[ptr]
@@ -50,8 +50,7 @@ def test_pytorchs_visualizer_renders_it(history, tmp_path):
     assert "<html" in html.lower() and len(html) > 10_000
     assert "<html" in viz.segment_plot(snap).lower()
     summary = viz.segsum(snap)
-    assert "segments" in summary.lower() or "total" in summary.lower()
-    assert "make_activations" in viz.memory(snap)
+    assert "total_allocated: " in summary and "a segment in the allocator" in summary
     del kept
 
 

@@ -2,7 +2,13 @@
 // PyTorch's PrivateUse1 hook. While a profile is active it records what the timeline charges (the
 // same records torch_biren.profiler reads) and hands them to Kineto as device activities, one track
 // per device and stream, linked to the CPU op that issued them by Kineto's correlation ids.
-#ifdef USE_KINETO
+#ifdef TORCH_BIREN_KINETO
+// Set here only (not for the whole build): torch was built with Kineto, and these headers need it.
+#ifndef USE_KINETO
+#define USE_KINETO 1
+#endif
+// GenericTraceActivity::addMetadata formats with fmt, whose compiled part libtorch does not export.
+#define FMT_HEADER_ONLY 1
 
 #include <torch/csrc/profiler/standalone/privateuse1_profiler.h>
 
@@ -55,7 +61,10 @@ class Session final : public libkineto::IActivityProfilerSession {
       double origin = r.device < static_cast<c10::DeviceIndex>(mark_.device_now_ns.size())
                           ? mark_.device_now_ns[r.device] : 0.0;
       auto type = r.kind == sim::Kind::Copy ? ActivityType::GPU_MEMCPY : ActivityType::CONCURRENT_KERNEL;
-      buffer_->emplace_activity(buffer_->span, type, r.name);
+      // Kernels are named "<kind>: <op>" so that key_averages() tells them from the CPU op that issued
+      // them (as CUDA's kernel names differ from their ops'); copies keep CUDA's names (Memcpy HtoD).
+      bool kernel = r.kind == sim::Kind::Triton || r.kind == sim::Kind::Native || r.kind == sim::Kind::Fallback;
+      buffer_->emplace_activity(buffer_->span, type, kernel ? std::string(sim::kind_name(r.kind)) + ": " + r.name : r.name);
       auto& a = *buffer_->activities.back();
       // Ends are rounded, not durations, so that consecutive kernels tile the track without gaps.
       a.startTime = wall_start_ns_ + std::llround(r.start_ns - origin);
@@ -133,4 +142,4 @@ REGISTER_PRIVATEUSE1_PROFILER(BirenActivityProfiler);
 }  // namespace
 }  // namespace biren::profiler
 
-#endif  // USE_KINETO
+#endif  // TORCH_BIREN_KINETO

@@ -15,7 +15,7 @@ class ModulePath:
 
     def __enter__(self):
         def pre(mod, args):
-            self.stack.append(self.names.get(id(mod)) or type(mod).__name__)
+            self.stack.append(self.names[id(mod)] if id(mod) in self.names else type(mod).__name__)
 
         def post(mod, args, out):
             if self.stack:
