@@ -9,7 +9,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sources = sorted(glob.glob(os.path.join("csrc", "**", "*.cpp"), recursive=True))
 # torch.profiler's device activities come through Kineto's plugin interface (csrc/profiler/).
 kineto = [os.path.join(p, "kineto") for p in include_paths() if os.path.isdir(os.path.join(p, "kineto"))]
-kineto_macros = [("TORCH_BIREN_KINETO", "1")] if kineto and torch.profiler.kineto_available() else []
+kineto_macros = [("KINETO_PLUGIN", "1")] if kineto and torch.profiler.kineto_available() else []
 
 setup(
     name="torch_biren",

@@ -2,7 +2,7 @@
 // PyTorch's PrivateUse1 hook. While a profile is active it records what the timeline charges (the
 // same records torch_biren.profiler reads) and hands them to Kineto as device activities, one track
 // per device and stream, linked to the CPU op that issued them by Kineto's correlation ids.
-#ifdef TORCH_BIREN_KINETO
+#ifdef KINETO_PLUGIN
 // Set here only (not for the whole build): torch was built with Kineto, and these headers need it.
 #ifndef USE_KINETO
 #define USE_KINETO 1
@@ -142,4 +142,4 @@ REGISTER_PRIVATEUSE1_PROFILER(BirenActivityProfiler);
 }  // namespace
 }  // namespace biren::profiler
 
-#endif  // TORCH_BIREN_KINETO
+#endif  // KINETO_PLUGIN
