@@ -7,6 +7,7 @@ did before (the timeline records nothing when no profiler is active).
 """
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ def make_step():
 
 
 def timed(step, ctx):
+    gc.collect()  # the previous mode's garbage (a Kineto profile leaves much) is not this step's cost
     t0 = time.perf_counter()
     with ctx() as p:
         step()
@@ -57,6 +59,8 @@ def main():
 
     modes = {
         "unprofiled": contextlib.nullcontext,
+        # Kineto's own cost of recording CPU ops, to separate it from the device activities'.
+        "torch.profiler CPU only": lambda: profile(activities=[ProfilerActivity.CPU]),
         "torch.profiler": lambda: profile(activities=[ProfilerActivity.CPU, ProfilerActivity.PrivateUse1]),
         "torch_biren.profiler": torch_biren.profiler.profile,
     }
@@ -66,23 +70,27 @@ def main():
         for name, ctx in modes.items():
             dt, p = timed(step, ctx)
             times[name].append(dt)
-            if name == "torch.profiler":
+            if name.startswith("torch.profiler"):
                 events[name] = sum(1 for e in p.events() if e.device_type != torch.autograd.DeviceType.CPU)
             elif name == "torch_biren.profiler":
                 events[name] = len(p.records)
     med = {m: statistics.median(t) for m, t in times.items()}
     rows = [{"mode": m, "median_s": med[m], "min_s": min(times[m]), "ratio": med[m] / med["unprofiled"],
+             "ratio_min": min(times[m]) / min(times["unprofiled"]),
              "device_events": events.get(m, 0)} for m in modes]  # fmt: skip
+    # The target is on adding device activities to a profile; Kineto's CPU-op recording is shown beside it.
     result = {"steps": args.steps, "host": platform.processor() or platform.machine(), "rows": rows,
-              "target_ratio": 2.0, "ok": all(r["ratio"] <= 2.0 for r in rows)}  # fmt: skip
+              "target_ratio": 2.0,
+              "ok": all(r["ratio"] <= 2.0 for r in rows if r["mode"] != "torch.profiler CPU only")}  # fmt: skip
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "profiler_overhead.json"), "w") as f:
         json.dump(result, f, indent=1)
     lines = ["# Profiler overhead", "",
              f"A small Qwen2 training step (forward, backward, AdamW) on biren, {args.steps} interleaved steps per "
-             "mode, median wall time. Target: at most 2x.", "",
-             "| mode | median step | min step | vs unprofiled | device events |", "|---|---:|---:|---:|---:|"]  # fmt: skip
-    lines += [f"| {r['mode']} | {r['median_s'] * 1e3:.1f} ms | {r['min_s'] * 1e3:.1f} ms | {r['ratio']:.2f}x | "
+             "mode (the machine is shared: the minimum is the least disturbed). Target: at most 2x.", "",
+             "| mode | median step | min step | vs unprofiled (median) | (min) | device events |",
+             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [f"| {r['mode']} | {r['median_s'] * 1e3:.1f} ms | {r['min_s'] * 1e3:.1f} ms | {r['ratio']:.2f}x | {r['ratio_min']:.2f}x | "
               f"{r['device_events']} |" for r in rows]  # fmt: skip
     with open(os.path.join(args.out, "profiler_overhead.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

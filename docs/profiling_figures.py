@@ -19,31 +19,31 @@ IMG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "img")
 
 
 def timeline_png(trace_path, out):
-    """The CPU ops and biren device tracks of a torch.profiler trace, as Perfetto lays them out."""
+    """A torch.profiler trace as Perfetto lays it out: the CPU ops (host wall time) above, the biren
+    stream tracks (simulated time, zoomed: the simulated card is far faster than this host) below."""
     events = [e for e in json.load(open(trace_path))["traceEvents"] if e.get("ph") == "X"]
-    t0 = min(e["ts"] for e in events)
-    rows = {}
-    for e in events:
-        if e.get("cat") in ("kernel", "gpu_memcpy"):
-            key = f"biren:{e['pid']} stream {e['tid']}"
-        elif e.get("cat") in ("cpu_op", "user_annotation"):
-            key = "CPU: " + ("record_function" if e["cat"] == "user_annotation" else "aten ops")
-        else:
-            continue
-        rows.setdefault(key, []).append(e)
-    fig = Figure(figsize=(11, 3.2))
+    cpu = [e for e in events if e.get("cat") in ("cpu_op", "user_annotation")]
+    dev = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy")]
+    fig = Figure(figsize=(11, 4.2))
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    names = sorted(rows)
     colors = {}
-    for y, key in enumerate(names):
-        for e in rows[key]:
-            c = colors.setdefault(e["name"], f"C{len(colors) % 10}")
-            ax.barh(y, e["dur"] / 1e3, left=(e["ts"] - t0) / 1e3, color=c, edgecolor="k", linewidth=0.2)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("ms (CPU: host wall time; biren: simulated time from the start of profiling)")
-    ax.set_title("torch.profiler trace of a Qwen2 forward on biren (colour: op)", fontsize=10)
+    for i, (evs, title, scale, unit) in enumerate(((cpu, "CPU ops and record_function (host wall time)", 1e3, "ms"),
+                                                    (dev, "biren:0 device tracks (simulated time)", 1, "us"))):  # fmt: skip
+        ax = fig.add_subplot(2, 1, i + 1)
+        t0 = min(e["ts"] for e in evs)
+        keys = sorted({("record_function" if e["cat"] == "user_annotation" else "aten ops") if i == 0
+                       else f"stream {e['tid']}" for e in evs})  # fmt: skip
+        for e in evs:
+            key = (("record_function" if e["cat"] == "user_annotation" else "aten ops") if i == 0
+                   else f"stream {e['tid']}")  # fmt: skip
+            base = e["name"].split(": ")[-1]
+            c = colors.setdefault(base, f"C{len(colors) % 10}")
+            ax.barh(keys.index(key), e["dur"] / scale, left=(e["ts"] - t0) / scale, color=c, edgecolor="k", lw=0.2)
+        ax.set_yticks(range(len(keys)), keys, fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(unit, fontsize=8)
+    fig.suptitle("torch.profiler trace of a Qwen2 forward on biren (colour: op; kernels link to the op that issued them)",
+                 fontsize=10)  # fmt: skip
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
@@ -88,7 +88,7 @@ def main():
         with torch.no_grad(), record_function("forward"):
             model(input_ids=ids)
         torch.biren.synchronize()
-    with open(os.path.join(IMG, "key_averages.txt"), "w") as f:
+    with open(os.path.join(IMG, "key_averages.txt"), "w") as f:  # pasted into docs/profiling.md
         f.write(prof.key_averages().table(sort_by="device_time_total", row_limit=8))
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "trace.json")
