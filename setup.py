@@ -2,10 +2,14 @@ import glob
 import os
 
 from setuptools import find_packages, setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+import torch
+from torch.utils.cpp_extension import BuildExtension, CppExtension, include_paths
 
 here = os.path.dirname(os.path.abspath(__file__))
 sources = sorted(glob.glob(os.path.join("csrc", "**", "*.cpp"), recursive=True))
+# torch.profiler's device activities come through Kineto's plugin interface (csrc/profiler/).
+kineto = [os.path.join(p, "kineto") for p in include_paths() if os.path.isdir(os.path.join(p, "kineto"))]
+kineto_macros = [("KINETO_PLUGIN", "1")] if kineto and torch.profiler.kineto_available() else []
 
 setup(
     name="torch_biren",
@@ -19,7 +23,8 @@ setup(
         CppExtension(
             "torch_biren._C",
             sources,
-            include_dirs=[os.path.join(here, "csrc")],
+            include_dirs=[os.path.join(here, "csrc"), *kineto],
+            define_macros=kineto_macros,
             extra_compile_args=["-O2", "-std=c++20", "-Wno-unused-parameter"],
         )
     ],

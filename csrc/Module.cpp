@@ -2,6 +2,7 @@
 // compile); the runtime, ops and timeline include ATen/c10 headers only.
 #include <torch/csrc/Generator.h>
 #include <torch/csrc/jit/python/pybind_utils.h>
+#include <torch/csrc/profiler/combined_traceback.h>
 #include <torch/extension.h>
 
 #include "aten/cpu_views.h"
@@ -9,11 +10,19 @@
 #include "runtime/allocator.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
+#include "runtime/memory_history.h"
 #include "runtime/stream.h"
 #include "sim/timeline.h"
 
 namespace py = pybind11;
 using namespace biren;
+
+// From torch/csrc/profiler/python/combined_traceback.h, which needs nlohmann/json (not shipped in
+// torch's include directory); both are exported by libtorch_python.
+namespace torch {
+std::vector<py::object> py_symbolize(std::vector<CapturedTraceback*>& to_symbolize);
+void installCapturedTracebackPython();
+}  // namespace torch
 
 namespace {
 
@@ -53,6 +62,75 @@ void set_params(const py::dict& d) {
   clear_cost_memo();
 }
 
+memory_history::Context gather_python() { return torch::CapturedTraceback::gather(true, true, false); }
+memory_history::Context gather_python_cpp() { return torch::CapturedTraceback::gather(true, true, true); }
+
+// torch.cuda.memory._snapshot's structure, which torch.cuda._memory_viz reads.
+py::dict memory_snapshot() {
+  namespace mh = memory_history;
+  auto segs = mh::segments();
+  auto trace = mh::entries();
+  std::vector<torch::CapturedTraceback*> to_symbolize;
+  auto want = [&](const mh::Context& c) {
+    if (auto* tb = dynamic_cast<torch::CapturedTraceback*>(c.get())) to_symbolize.push_back(tb);
+  };
+  for (auto& s : segs) want(s.context);
+  for (auto& e : trace) want(e.context);
+  auto frames = torch::py_symbolize(to_symbolize);
+  size_t next = 0;
+  auto frames_of = [&](const mh::Context& c) -> py::object {
+    return dynamic_cast<torch::CapturedTraceback*>(c.get()) ? frames.at(next++) : py::list();
+  };
+  std::sort(segs.begin(), segs.end(), [](auto& a, auto& b) { return std::tie(a.device, a.addr) < std::tie(b.device, b.addr); });
+  py::list segments;
+  int max_device = -1;
+  for (auto& s : segs) {
+    py::dict block;  // one block per segment: this allocator does not split blocks
+    block["address"] = s.addr;
+    block["size"] = s.size;
+    block["requested_size"] = s.requested;
+    block["state"] = s.active ? "active_allocated" : "inactive";
+    block["frames"] = frames_of(s.context);
+    py::dict seg;
+    seg["device"] = static_cast<int>(s.device);
+    seg["address"] = s.addr;
+    seg["total_size"] = s.size;
+    seg["allocated_size"] = s.active ? s.size : 0;
+    seg["active_size"] = s.active ? s.size : 0;
+    seg["requested_size"] = s.requested;
+    seg["stream"] = 0;
+    seg["segment_type"] = s.size < (size_t(1) << 20) ? "small" : "large";
+    seg["segment_pool_id"] = py::make_tuple(0, 0);
+    seg["is_expandable"] = false;
+    seg["frames"] = py::list();
+    py::list blocks;
+    blocks.append(block);
+    seg["blocks"] = blocks;
+    segments.append(seg);
+    max_device = std::max(max_device, static_cast<int>(s.device));
+  }
+  for (auto& e : trace) max_device = std::max(max_device, static_cast<int>(e.device));
+  py::list device_traces;
+  for (int d = 0; d <= std::max(max_device, static_cast<int>(device_count()) - 1); ++d) device_traces.append(py::list());
+  for (auto& e : trace) {
+    py::dict t;
+    t["action"] = mh::action_name(e.action);
+    t["addr"] = e.addr;
+    t["size"] = e.size;
+    t["stream"] = 0;
+    t["time_us"] = e.time_us;
+    t["frames"] = frames_of(e.context);
+    if (e.action == mh::Action::Oom) t["device_free"] = e.addr;
+    device_traces[e.device].cast<py::list>().append(t);
+  }
+  py::dict out;
+  out["segments"] = segments;
+  out["device_traces"] = device_traces;
+  out["allocator_settings"] = py::dict();
+  out["external_annotations"] = py::list();
+  return out;
+}
+
 c10::Stream stream_of(int64_t device, int64_t stream_id) {
   return c10::Stream(c10::Stream::UNSAFE, c10::Device(c10::DeviceType::PrivateUse1, device), stream_id);
 }
@@ -78,6 +156,19 @@ PYBIND11_MODULE(_C, m) {
   m.def("_set_memory_fraction", [](double f, int d) { device_memory().set_memory_fraction(f, d); });
   m.def("_empty_cache", [](int d) { device_memory().empty_cache(d); });
   m.def("_mem_get_info", [](int d) { return device_memory().getMemoryInfo(d); });
+  m.def("_memory_record_history", [](bool enabled, bool cpp, size_t max_entries) {
+    if (enabled) torch::installCapturedTracebackPython();
+    memory_history::set_recording(enabled ? (cpp ? &gather_python_cpp : &gather_python) : nullptr, max_entries);
+  });
+  m.def("_memory_snapshot", &memory_snapshot);
+  m.def("_memory_attach_oom_observer", [](py::object fn) {
+    // Leaked like the cost hook below: it lives as long as the process.
+    auto holder = std::shared_ptr<py::object>(new py::object(std::move(fn)), [](py::object*) {});
+    memory_history::attach_oom_observer([holder](int64_t d, size_t req, size_t total, size_t free) {
+      py::gil_scoped_acquire g;
+      (*holder)(d, req, total, free);
+    });
+  });
 
   // Random generators
   m.def("_default_generator", [](int d) {
@@ -106,18 +197,17 @@ PYBIND11_MODULE(_C, m) {
   m.def("_sim_stream_clock", [](int d, int64_t s) { return sim::stream_clock(stream_of(d, s)); });
   m.def("_sim_synchronize", [](int d) { sim::host_wait_device(d); });
   m.def("_sim_reset", [](int d) { sim::reset(d); }, py::arg("device") = -1);
-  m.def("_sim_set_profiling", &sim::set_profiling);
-  m.def("_sim_take_records", [] {
-    py::list out;
-    for (auto& r : sim::take_records())
-      out.append(py::make_tuple(r.name, sim::kind_name(r.kind), (int)r.device, r.stream, r.start_ns, r.dur_ns, r.flops,
-                                r.bytes, sim::bound_name(r.bound)));
-    return out;
-  });
-  m.def("_sim_take_ranges", [] {
-    py::list out;
-    for (auto& r : sim::take_ranges()) out.append(py::make_tuple(r.name, (int)r.device, r.start_ns, r.end_ns));
-    return out;
+  // Recording of the timeline's records, shared with torch.profiler's activity profiler.
+  py::class_<sim::Mark>(m, "_SimRecordingMark");
+  m.def("_sim_begin_recording", &sim::begin_recording);
+  m.def("_sim_end_recording", [](const sim::Mark& mark) {
+    auto rec = sim::end_recording(mark);
+    py::list records, ranges;
+    for (auto& r : rec.records)
+      records.append(py::make_tuple(r.name, sim::kind_name(r.kind), (int)r.device, r.stream, r.start_ns, r.dur_ns,
+                                    r.flops, r.bytes, sim::bound_name(r.bound)));
+    for (auto& r : rec.ranges) ranges.append(py::make_tuple(r.name, (int)r.device, r.start_ns, r.end_ns));
+    return py::make_tuple(records, ranges);
   });
 
   // Fallback policy, op statistics, modelled ops

@@ -112,3 +112,7 @@ if _load_error is None:
     except Exception as err:  # noqa: BLE001
         warnings.warn(f"torch_biren: library adapters not installed ({err})", RuntimeWarning, stacklevel=2)
 _migration.autoload_after_register(_load_error)  # TORCH_BIREN_MIGRATE_CUDA=1: needs the whole package
+if _load_error is None:
+    from .debug import _env as _debug_env  # TORCH_BIREN_COMPARE_CPU / TORCH_BIREN_DETECT_NONFINITE
+
+    _debug_env.activate_from_env()

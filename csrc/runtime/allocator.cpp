@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "device.h"
+#include "memory_history.h"
 
 namespace biren {
 namespace {
@@ -88,6 +89,7 @@ size_t host_available() {
 void release_cached(c10::DeviceIndex d) {
   auto& pd = dev(d);
   for (auto& [size, ptr] : pd.cached) {
+    memory_history::record(memory_history::Action::SegmentFree, d, ptr, size, nullptr);
     std::free(ptr);
     bump(pd.stats.reserved_bytes, pool_of(size), size, false);
     bump(pd.stats.segment, pool_of(size), 1, false);
@@ -107,6 +109,7 @@ void release_cached(c10::DeviceIndex d) {
     << fmt(reserved - allocated) << " is reserved by PyTorch but unallocated.";
   if (dev(d).fraction < 1.0)
     m << " The process is limited to " << dev(d).fraction << " of the card by set_per_process_memory_fraction.";
+  memory_history::notify_oom(d, requested, cap, cap > reserved ? cap - reserved : 0);
   TORCH_CHECK_WITH(OutOfMemoryError, false, m.str());
 }
 
@@ -122,7 +125,10 @@ void reserve(c10::DeviceIndex d, size_t size, size_t requested) {
 void free_block(void* ctx) {
   std::unique_ptr<Block> owned(static_cast<Block*>(ctx));
   Block& b = *owned;
+  auto context = memory_history::gather();
   std::lock_guard<std::mutex> g(mu);
+  memory_history::record(memory_history::Action::FreeRequested, b.device, b.ptr, b.size, context);
+  memory_history::record(memory_history::Action::FreeCompleted, b.device, b.ptr, b.size, context);
   auto& pd = dev(b.device);
   int pool = pool_of(b.size);
   bump(pd.stats.allocated_bytes, pool, b.size, false);
@@ -133,6 +139,7 @@ void free_block(void* ctx) {
   if (b.adopted) {  // goes back to the CPU allocator with its storage
     bump(pd.stats.reserved_bytes, pool, b.size, false);
     bump(pd.stats.segment, pool, 1, false);
+    memory_history::record(memory_history::Action::SegmentFree, b.device, b.ptr, b.size, context);
     return;
   }
   pd.cached.emplace(b.size, b.ptr);
@@ -162,6 +169,7 @@ c10::DataPtr DeviceMemory::allocate_on(c10::DeviceIndex d, size_t nbytes) {
   if (nbytes == 0) return c10::DataPtr(nullptr, nullptr, &delete_device_ptr, device);
   lazy_init();
   size_t size = round_size(nbytes);
+  auto context = memory_history::gather();
   std::lock_guard<std::mutex> g(mu);
   auto& pd = dev(d);
   void* ptr = nullptr;
@@ -186,7 +194,9 @@ c10::DataPtr DeviceMemory::allocate_on(c10::DeviceIndex d, size_t nbytes) {
     int pool = pool_of(size);
     bump(pd.stats.reserved_bytes, pool, size, true);
     bump(pd.stats.segment, pool, 1, true);
+    memory_history::record(memory_history::Action::SegmentAlloc, d, ptr, size, context);
   }
+  memory_history::record(memory_history::Action::Alloc, d, ptr, nbytes, context);
   return c10::DataPtr(ptr, account_live(d, ptr, size, nbytes, {}), &delete_device_ptr, device);
 }
 
@@ -195,12 +205,15 @@ c10::DataPtr DeviceMemory::adopt(const c10::Storage& cpu_storage, c10::DeviceInd
   void* ptr = cpu_storage.mutable_data();
   size_t size = cpu_storage.nbytes();
   if (ptr == nullptr) return c10::DataPtr(nullptr, nullptr, &delete_device_ptr, device);
+  auto context = memory_history::gather();
   std::lock_guard<std::mutex> g(mu);
   reserve(d, size, size);
   int pool = pool_of(size);
   auto& pd = dev(d);
   bump(pd.stats.reserved_bytes, pool, size, true);
   bump(pd.stats.segment, pool, 1, true);
+  memory_history::record(memory_history::Action::SegmentAlloc, d, ptr, size, context);
+  memory_history::record(memory_history::Action::Alloc, d, ptr, size, context);
   return c10::DataPtr(ptr, account_live(d, ptr, size, size, cpu_storage), &delete_device_ptr, device);
 }
 

@@ -23,10 +23,12 @@ std::mutex mu;
 Params current;
 std::vector<DeviceClock> clocks;
 std::atomic<bool> profiling_on{false};
+int recorders = 0;  // consumers between begin_recording and end_recording
 std::vector<Record> records;
 std::vector<Range> ranges;
 std::vector<std::pair<std::string, double>> open_ranges;  // per thread would be nicer; ops are single-threaded
 at::CallbackHandle range_handle = 0;
+thread_local std::vector<uint64_t> correlations;
 
 DeviceClock& clock_of(c10::DeviceIndex d) {
   if (clocks.size() <= static_cast<size_t>(d)) clocks.resize(d + 1);
@@ -107,7 +109,7 @@ void charge(c10::Stream stream, std::string_view name, Kind kind, const Cost& co
   s = start + cost.ns;
   if (profiling_on.load(std::memory_order_relaxed))
     records.push_back({std::string(name), kind, stream.device_index(), stream.id(), start, cost.ns,
-                       cost.flops, cost.bytes, cost.bound});
+                       cost.flops, cost.bytes, cost.bound, correlations.empty() ? 0 : correlations.back()});
 }
 
 void host_wait(c10::Stream stream) {
@@ -153,29 +155,41 @@ void reset(c10::DeviceIndex device) {
   }
 }
 
-void set_profiling(bool on) {
+Mark begin_recording() {
   std::lock_guard<std::mutex> g(mu);
-  if (on && range_handle == 0) {
+  if (recorders++ == 0) {
     range_handle = at::addGlobalCallback(
         at::RecordFunctionCallback(range_start, range_end).scopes({at::RecordScope::USER_SCOPE}));
-  } else if (!on && range_handle != 0) {
+    profiling_on = true;
+  }
+  Mark m{records.size(), ranges.size(), {}};
+  for (auto& c : clocks) m.device_now_ns.push_back(device_now(c));
+  return m;
+}
+
+Recording end_recording(const Mark& mark) {
+  std::lock_guard<std::mutex> g(mu);
+  TORCH_CHECK(recorders > 0, "end_recording without begin_recording");
+  Recording out;
+  if (mark.records < records.size()) out.records.assign(records.begin() + mark.records, records.end());
+  if (mark.ranges < ranges.size()) out.ranges.assign(ranges.begin() + mark.ranges, ranges.end());
+  if (--recorders == 0) {
     at::removeCallback(range_handle);
     range_handle = 0;
+    profiling_on = false;
+    records.clear();
+    ranges.clear();
+    open_ranges.clear();
   }
-  profiling_on = on;
+  return out;
 }
 
-bool profiling() { return profiling_on.load(std::memory_order_relaxed); }
+bool recording() { return profiling_on.load(std::memory_order_relaxed); }
 
-std::vector<Record> take_records() {
-  std::lock_guard<std::mutex> g(mu);
-  return std::exchange(records, {});
-}
+void push_correlation(uint64_t id) { correlations.push_back(id); }
 
-std::vector<Range> take_ranges() {
-  std::lock_guard<std::mutex> g(mu);
-  open_ranges.clear();
-  return std::exchange(ranges, {});
+void pop_correlation() {
+  if (!correlations.empty()) correlations.pop_back();
 }
 
 const char* kind_name(Kind k) {

@@ -40,6 +40,7 @@ struct Record {
   c10::StreamId stream;
   double start_ns, dur_ns, flops, bytes;
   Bound bound;
+  uint64_t correlation;  // the profiler's id of the CPU op that issued it (0: none)
 };
 
 struct Range {
@@ -67,10 +68,22 @@ void stream_wait_until(c10::Stream stream, double t_ns);
 double elapsed_ns(c10::DeviceIndex device);
 void reset(c10::DeviceIndex device);  // -1: all devices
 
-void set_profiling(bool on);
-bool profiling();
-std::vector<Record> take_records();
-std::vector<Range> take_ranges();
+// Recording of what charge() issues, shared by every consumer (torch.profiler's activity profiler,
+// torch_biren.profiler): each begins with a mark and ends with what was recorded since it.
+struct Mark {
+  size_t records, ranges;
+  std::vector<double> device_now_ns;  // each device's clock when recording began
+};
+struct Recording {
+  std::vector<Record> records;
+  std::vector<Range> ranges;
+};
+Mark begin_recording();
+Recording end_recording(const Mark& mark);
+bool recording();
+// The CPU op on this thread that charges belong to (pushed by the activity profiler per op).
+void push_correlation(uint64_t id);
+void pop_correlation();
 
 const char* kind_name(Kind k);
 const char* bound_name(Bound b);

@@ -92,3 +92,14 @@ def test_roofline_png(tmp_path):
     synthetic().roofline(path)
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_row_limit_keeps_the_idle_row():
+    prof = synthetic()
+    busy = sum(r.dur_ns for r in prof.records)
+    prof.elapsed_ns = 3 * busy  # the device waited on the host for two thirds of the block
+    lines = prof.table(row_limit=2).splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("---")]
+    names = [line.split("  ")[0] for line in lines[rules[1] + 1:rules[2]]]
+    assert names == ["aten::copy_", "aten::mm", "(idle: waiting for host issue)"]
+    assert "66.7" in next(line for line in lines if line.startswith("(idle"))

@@ -469,6 +469,8 @@ class Ladder:
             except Exception as err:  # noqa: BLE001 - the ladder reports, classified
                 kind, detail, metrics = classify(err, self.side), _first_line(err), {}
                 stopped = rid
+            if kind == "precision" and rid in ("L1", "L2"):
+                detail += self._first_bad_op()
             rung_counts = coverage.diff(torch_biren.op_counts(), before)
             coverage.add(self.counts, rung_counts)
             self.rungs.append({"id": rid, "name": name, "status": "fail" if kind else "pass", "kind": kind,
@@ -487,6 +489,18 @@ class Ladder:
         self.result["done"] = True
         self._update()
         return self.result
+
+    def _first_bad_op(self):
+        """'; first op diverging from CPU: ...' for a forward that missed its tolerance."""
+        from ..debug.diagnose import first_bad_op
+
+        ids = self.batches[0]
+        try:
+            with torch.no_grad():
+                found = first_bad_op(self.dev, lambda: self._forward(self.dev, ids, self.o.device))
+        except Exception as err:  # noqa: BLE001 - a diagnosis is informative only
+            return f"; (op comparison failed: {_first_line(err)})"
+        return f"; {found}" if found else "; every op agrees with CPU within its dtype's tolerance"
 
     def _update(self):
         fam, fallback = coverage.by_family(self.counts)

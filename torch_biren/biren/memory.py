@@ -4,6 +4,7 @@ import torch
 
 from .. import _C
 from .device import _index
+from .memory_snapshot import _attach_out_of_memory_observer, _dump_snapshot, _record_memory_history, _snapshot  # noqa: F401
 
 
 def memory_stats(device=None):

@@ -84,6 +84,12 @@ class Profile:
                          "avg_ns": 0.0, "flops": 0.0, "bytes": 0.0, "tflops": 0.0, "gbps": 0.0, "bound": "launch"})
         return rows
 
+    @staticmethod
+    def _shown(rows, row_limit):
+        # The idle row is often most of a small model's step: a row limit never hides it.
+        ops = [r for r in rows if r["kind"] != "idle"]
+        return ops[:row_limit] + [r for r in rows if r["kind"] == "idle"]
+
     def table(self, row_limit=None):
         """Per-op summary of simulated kernel time with totals and the chip's inferred numbers."""
         rows = self.rows()
@@ -95,7 +101,7 @@ class Profile:
              _time(r["avg_ns"]) if r["calls"] else "",
              f"{100 * r['total_ns'] / total:.1f}" if total else "-", _si(r["flops"]), _si(r["bytes"]),
              f"{r['tflops']:.1f}", f"{r['gbps']:.1f}", r["bound"])
-            for r in rows[:row_limit]
+            for r in self._shown(rows, row_limit)
         ]  # fmt: skip
         foot = ("Total", "", str(sum(r["calls"] for r in rows)), _time(total), "", "100.0" if total else "-",
                 _si(flops), _si(nbytes), f"{flops / total / 1e3 if total else 0:.1f}",
@@ -192,16 +198,14 @@ def profile(chip=None):
     """
     from torch_biren import _C
 
-    _C._sim_take_records()
-    _C._sim_take_ranges()
     prof = Profile([], [], chip)
     device = _C._get_device()
     start = _C._sim_elapsed_ns(device)
-    _C._sim_set_profiling(True)
+    mark = _C._sim_begin_recording()
     try:
         yield prof
     finally:
-        _C._sim_set_profiling(False)
+        records, ranges = _C._sim_end_recording(mark)
         prof.elapsed_ns = _C._sim_elapsed_ns(device) - start
-        prof.records += [Record(*r) for r in _C._sim_take_records()]
-        prof.ranges += [Range(*r) for r in _C._sim_take_ranges()]
+        prof.records += [Record(*r) for r in records]
+        prof.ranges += [Range(*r) for r in ranges]
