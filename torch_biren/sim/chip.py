@@ -125,7 +125,10 @@ def load_chip(name_or_path=DEFAULT_CHIP):
     """A bundled chip by name (case-insensitive) or a spec file by path; whole card, UMA."""
     path = _find(name_or_path)
     with open(path) as f:
-        raw = json.load(f)
+        try:
+            raw = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ChipSpecError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg})") from None
     return Chip(_parse(raw, str(path)), path=str(path))
 
 
@@ -370,7 +373,13 @@ _listeners = []
 
 
 def _from_env():
-    chip = load_chip(os.environ.get("TORCH_BIREN_CHIP") or DEFAULT_CHIP)
+    name = os.environ.get("TORCH_BIREN_CHIP")
+    try:
+        chip = load_chip(name or DEFAULT_CHIP)
+    except (OSError, ValueError) as err:
+        if not name:
+            raise
+        raise ChipSpecError(f"TORCH_BIREN_CHIP={name!r}: {err}") from None
     mode = os.environ.get("TORCH_BIREN_MEMORY_MODE")
     if mode:
         chip = chip.with_mode(mode)
