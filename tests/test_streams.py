@@ -162,7 +162,8 @@ def test_legacy_profiler_reports_device_time_of_each_op():
     assert all(e.cpu_time_total >= 0 and e.self_cpu_time_total >= 0 for e in events), events.table()
     by = {e.key: e for e in events}
     assert by["aten::mm"].device_time_total > 0 and by["aten::sin"].device_time_total > 0
-    # Device times are the simulated ones: mm and sin together take what the events around them saw.
+    # Device times are the simulated ones: mm and sin together take what the events around them saw
+    # (the profiler keeps whole microseconds of each).
     simulated_us = start.elapsed_time(end) * 1e3
-    assert by["aten::mm"].device_time_total + by["aten::sin"].device_time_total == pytest.approx(simulated_us, rel=1e-3)
+    assert by["aten::mm"].device_time_total + by["aten::sin"].device_time_total == pytest.approx(simulated_us, abs=2)
     del y

@@ -1,6 +1,7 @@
 #include "fallback.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
@@ -360,6 +361,8 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
   if (info.modelled) cost = modelled_cost(info, *stack, begin);
   try {
     OpMemoryScope on_card(bridge.device);  // its output and workspace must fit the card
+    // The op was recorded (profilers) when it reached biren; its CPU kernel is not a second op.
+    at::DisableRecordFunctionGuard not_a_second_op;
     std::optional<DeviceStreamAsCpuDefault> rng;
     if (info.implicit_rng) rng.emplace(bridge.device);
     cpu_op.callBoxed(stack);
