@@ -9,6 +9,10 @@
 namespace biren {
 namespace {
 
+// Smaller requests are left to the device's accounting when the output is adopted: the host memory
+// they could touch first is small, and the hot path of small ops pays nothing here.
+constexpr size_t kCheckFrom = size_t(1) << 20;
+
 thread_local OpMemoryScope* innermost = nullptr;
 c10::Allocator* base = nullptr;  // the CPU allocator in place before ours
 c10::DeleterFnPtr base_deleter = nullptr;
@@ -22,7 +26,7 @@ void free_checked(void* ptr) {
 struct CheckedCPUAllocator final : public c10::Allocator {
   c10::DataPtr allocate(size_t n) override {
     OpMemoryScope* scope = innermost;
-    if (scope == nullptr || n == 0) return base->allocate(n);
+    if (scope == nullptr || n < kCheckFrom) return base->allocate(n);
     device_memory().check_room(scope->device(), scope->held() + n, n);
     c10::DataPtr p = base->allocate(n);
     // Only memory whose deleter is the base's plain one can be followed to its free.

@@ -1,9 +1,10 @@
 #pragma once
 // Host memory that a CPU kernel allocates while it runs a biren op (the fallback) is device memory
 // of that op: its output and workspace. While an OpMemoryScope is open on a thread, each host
-// allocation is checked against the card first, so an op whose output does not fit raises the
-// device's out-of-memory error before host memory is touched. The output is then adopted into the
-// device's accounting as before; the check reserves nothing itself.
+// allocation of 1 MiB or more is checked against the card first (with what the kernel already
+// holds), so an op whose output does not fit raises the device's out-of-memory error before host
+// memory is touched. The output is then adopted into the device's accounting as before; the check
+// reserves nothing itself.
 #include <c10/core/Device.h>
 
 #include <cstddef>
