@@ -174,21 +174,22 @@ def test_plugin_loads_fully_or_not_at_all(tmp_path):
     malformed.write_text('{"name": "Mine"\n "memory_bytes": 1}\n')
     incomplete = tmp_path / "short.json"
     incomplete.write_text(json.dumps({k: v for k, v in good.items() if k != "memory_bytes"}))
-    cases = {
-        "BOGUS": ["TORCH_BIREN_CHIP='BOGUS'", "unknown chip 'BOGUS'"],
-        str(malformed): [f"TORCH_BIREN_CHIP='{malformed}'", f"{malformed}:2:2: not valid JSON"],
-        str(incomplete): [f"TORCH_BIREN_CHIP='{incomplete}'", "memory_bytes"],
-    }
-    for chip, wanted in cases.items():
-        r = run_python(NO_DEVICES + "import torch_biren; print(type(torch_biren.load_error()).__name__)",
-                       env={"TORCH_BIREN_CHIP": chip})
+    cases = [
+        ({"TORCH_BIREN_CHIP": "BOGUS"}, ["TORCH_BIREN_CHIP='BOGUS'", "unknown chip 'BOGUS'"]),
+        ({"TORCH_BIREN_CHIP": str(malformed)}, [f"TORCH_BIREN_CHIP='{malformed}'", f"{malformed}:2:2: not valid JSON"]),
+        ({"TORCH_BIREN_CHIP": str(incomplete)}, [f"TORCH_BIREN_CHIP='{incomplete}'", "memory_bytes"]),
+        ({"TORCH_BIREN_SVI": "3"}, ["TORCH_BIREN_SVI='3'", "not 3"]),
+    ]
+    for env, wanted in cases:
+        r = run_python(NO_DEVICES + "import torch_biren; print(type(torch_biren.load_error()).__name__)", env=env)
         lines = r.stdout.splitlines()
-        assert r.returncode == 0 and lines[0] == "0 False False", (chip, r.stdout, r.stderr)
+        assert r.returncode == 0 and lines[0] == "0 False False", (env, r.stdout, r.stderr)
         warning = next(line for line in r.stderr.splitlines() if "torch_biren failed to load" in line)
         assert "the 'biren' device is unavailable" in warning
         for w in wanted:
             assert w in warning, (w, warning)
+        var = next(iter(env))
         for line in lines[1:5]:  # nothing runs: no tensor, no stream
             assert line.startswith("error: No biren GPUs are available (torch_biren failed to load (ChipSpecError: "
-                                   "TORCH_BIREN_CHIP="), (chip, line)
+                                   f"{var}="), (env, line)
         assert lines[5:] == ["2.0", "ChipSpecError"], lines

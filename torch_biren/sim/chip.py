@@ -372,20 +372,27 @@ _current = None
 _listeners = []
 
 
+@contextlib.contextmanager
+def _named(var):
+    """An error in what environment variable `var` selects names the variable and its value."""
+    try:
+        yield
+    except (OSError, ValueError) as err:
+        raise ChipSpecError(f"{var}={os.environ[var]!r}: {err}") from None
+
+
 def _from_env():
     name = os.environ.get("TORCH_BIREN_CHIP")
-    try:
+    with _named("TORCH_BIREN_CHIP") if name else contextlib.nullcontext():
         chip = load_chip(name or DEFAULT_CHIP)
-    except (OSError, ValueError) as err:
-        if not name:
-            raise
-        raise ChipSpecError(f"TORCH_BIREN_CHIP={name!r}: {err}") from None
     mode = os.environ.get("TORCH_BIREN_MEMORY_MODE")
     if mode:
-        chip = chip.with_mode(mode)
+        with _named("TORCH_BIREN_MEMORY_MODE"):
+            chip = chip.with_mode(mode)
     svi = os.environ.get("TORCH_BIREN_SVI")
     if svi:
-        chip = chip.partition(int(svi))
+        with _named("TORCH_BIREN_SVI"):
+            chip = chip.partition(int(svi))
     return chip
 
 
