@@ -148,6 +148,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_is_initialized", &is_initialized);
   m.def("_in_bad_fork", &in_bad_fork);
   m.def("_set_instances_per_card", &set_instances_per_card);
+  m.def("_set_unavailable", &set_unavailable);
   m.def("_current_stream", [](int d) { auto s = current_stream(d); return py::make_tuple(s.id(), (int)s.device_index()); });
 
   // Memory
@@ -195,7 +196,10 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("_sim_elapsed_ns", [](int d) { return sim::elapsed_ns(d); });
   m.def("_sim_stream_clock", [](int d, int64_t s) { return sim::stream_clock(stream_of(d, s)); });
-  m.def("_sim_synchronize", [](int d) { sim::host_wait_device(d); });
+  m.def("_sim_synchronize", [](int d) {
+    check_device_index(d);
+    sim::host_wait_device(d);
+  });
   m.def("_sim_reset", [](int d) { sim::reset(d); }, py::arg("device") = -1);
   // Recording of the timeline's records, shared with torch.profiler's activity profiler.
   py::class_<sim::Mark>(m, "_SimRecordingMark");

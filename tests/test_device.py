@@ -100,7 +100,7 @@ def test_autoload_and_opt_out():
 
 def test_broken_plugin_does_not_break_import_torch():
     # A bad environment makes the plugin fail to load; torch must still import and compute on CPU.
-    for env in ({"BIREN_VISIBLE_DEVICES": "zero"}, {"TORCH_BIREN_CHIP": "/nonexistent/chip.json"}):
+    for env in ({"TORCH_BIREN_CHIP": "BOGUS"}, {"TORCH_BIREN_CHIP": "/nonexistent/chip.json"}):
         r = run_python("import torch; print(torch.ones(2).sum().item())", env=env)
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == "2.0"
@@ -132,3 +132,64 @@ def test_invalid_device_index():
     with pytest.raises(RuntimeError, match="invalid device ordinal"):
         torch.biren.set_device(42)
     assert torch.ones(1, device="biren").item() == 1.0
+
+
+NO_DEVICES = """
+import torch, warnings
+print(torch.biren.device_count(), torch.biren.is_available(), torch.accelerator.is_available())
+for make in (lambda: torch.ones(2, 2, device="biren"), lambda: torch.empty(0, device="biren"),
+             lambda: torch.ones(2).to("biren"), lambda: torch.biren.current_stream()):
+    try:
+        make()
+        print("created")
+    except RuntimeError as e:
+        print("error:", e)
+print(torch.ones(2).sum().item())
+"""
+
+
+def test_empty_or_minus_one_visible_devices_hide_every_card():
+    # CUDA_VISIBLE_DEVICES semantics: the list stops at the first entry that is not a card index.
+    for value in ("", "-1", " "):
+        r = run_python(NO_DEVICES, env={"BIREN_VISIBLE_DEVICES": value})
+        lines = r.stdout.splitlines()
+        assert r.returncode == 0 and lines[0] == "0 False False", (value, r.stdout, r.stderr)
+        assert len(lines) == 6 and lines[-1] == "2.0", r.stdout
+        for line in lines[1:5]:
+            assert line.startswith("error: No biren GPUs are available (BIREN_VISIBLE_DEVICES="), (value, line)
+    for value, count in (("1,-1,2", 1), ("3,1", 2), ("0,0", 1), ("2,9", 1)):
+        r = run_python("import torch; print(torch.biren.device_count())", env={"BIREN_VISIBLE_DEVICES": value})
+        assert r.stdout.strip() == str(count), (value, r.stderr)
+    r = run_python("import torch; print(torch.biren.device_count())", env={"BIREN_VISIBLE_DEVICES": "zero"})
+    assert r.stdout.strip() == "0" and "'zero' is not a card index" in r.stderr, r.stderr
+
+
+def test_plugin_loads_fully_or_not_at_all(tmp_path):
+    import json
+
+    from torch_biren.sim.chip import CHIPS_DIR
+
+    good = json.loads((CHIPS_DIR / "BR166.json").read_text())
+    malformed = tmp_path / "mine.json"
+    malformed.write_text('{"name": "Mine"\n "memory_bytes": 1}\n')
+    incomplete = tmp_path / "short.json"
+    incomplete.write_text(json.dumps({k: v for k, v in good.items() if k != "memory_bytes"}))
+    cases = [
+        ({"TORCH_BIREN_CHIP": "BOGUS"}, ["TORCH_BIREN_CHIP='BOGUS'", "unknown chip 'BOGUS'"]),
+        ({"TORCH_BIREN_CHIP": str(malformed)}, [f"TORCH_BIREN_CHIP='{malformed}'", f"{malformed}:2:2: not valid JSON"]),
+        ({"TORCH_BIREN_CHIP": str(incomplete)}, [f"TORCH_BIREN_CHIP='{incomplete}'", "memory_bytes"]),
+        ({"TORCH_BIREN_SVI": "3"}, ["TORCH_BIREN_SVI='3'", "not 3"]),
+    ]
+    for env, wanted in cases:
+        r = run_python(NO_DEVICES + "import torch_biren; print(type(torch_biren.load_error()).__name__)", env=env)
+        lines = r.stdout.splitlines()
+        assert r.returncode == 0 and lines[0] == "0 False False", (env, r.stdout, r.stderr)
+        warning = next(line for line in r.stderr.splitlines() if "torch_biren failed to load" in line)
+        assert "the 'biren' device is unavailable" in warning
+        for w in wanted:
+            assert w in warning, (w, warning)
+        var = next(iter(env))
+        for line in lines[1:5]:  # nothing runs: no tensor, no stream
+            assert line.startswith("error: No biren GPUs are available (torch_biren failed to load (ChipSpecError: "
+                                   f"{var}="), (env, line)
+        assert lines[5:] == ["2.0", "ChipSpecError"], lines

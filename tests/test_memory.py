@@ -96,3 +96,81 @@ def test_pinned_memory():
     assert not torch.randn(16).is_pinned()
     y = x.to("biren", non_blocking=True)
     assert torch.equal(y.cpu(), x)
+
+
+def _ooms(device=0):
+    return torch.biren.memory_stats(device)["num_ooms"]
+
+
+def test_out_of_memory_through_an_op_output_is_the_devices():
+    # Each output is checked against the card before the CPU kernel touches host memory.
+    big = (70 << 30) // 4
+    one = torch.ones(1, device="biren")
+    n = 1 << 17  # n * n floats = 64 GiB, more than the 63.5 GiB card
+    cases = {
+        "add": lambda: one.expand(big) + 1,
+        "sin": lambda: one.expand(big).sin(),
+        "arange": lambda: torch.arange(big, dtype=torch.float32, device="biren"),
+        "outer": lambda: torch.outer(one.expand(n), one.expand(n)),
+        "eye": lambda: torch.eye(n, device="biren"),
+        "cat": lambda: torch.cat([one.expand(big // 2), one.expand(big // 2 + 1)]),
+        "tril_indices": lambda: torch.tril_indices(100_000, 100_000, device="biren"),
+    }
+    for name, make in cases.items():
+        before = _ooms()
+        with pytest.raises(torch.OutOfMemoryError) as e:
+            make()
+        msg = str(e.value)
+        assert msg.startswith("biren out of memory. Tried to allocate "), (name, msg)
+        assert "Device biren:0 has a total capacity of 63.50 GiB" in msg and "reserved by PyTorch" in msg, name
+        assert _ooms() == before + 1, name
+    assert (one.expand(3) + 1).tolist() == [2.0, 2.0, 2.0]  # still usable
+
+
+def test_fits_card_but_not_host_counts_as_an_oom():
+    import os
+
+    from torch_biren import _C
+    from torch_biren.sim.chip import current_chip
+
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    _C._set_capacity(64 * host)  # a card far larger than this host
+    try:
+        for make in (lambda: torch.empty(2 * host, dtype=torch.uint8, device="biren"),
+                     lambda: torch.ones(1, dtype=torch.uint8, device="biren").expand(2 * host) + 1):
+            before = _ooms()
+            with pytest.raises(torch.OutOfMemoryError, match="fits the simulated card .* host memory"):
+                make()
+            assert _ooms() == before + 1
+    finally:
+        _C._set_capacity(int(current_chip().memory_bytes))
+    assert torch.ones(4, device="biren").sum().item() == 4
+
+
+def test_invalid_device_index_in_every_memory_api():
+    calls = {
+        "memory_allocated(8)": lambda: torch.biren.memory_allocated(8),
+        "memory_allocated(-5)": lambda: torch.biren.memory_allocated(-5),
+        "max_memory_allocated(8)": lambda: torch.biren.max_memory_allocated(8),
+        "memory_reserved(8)": lambda: torch.biren.memory_reserved(8),
+        "memory_stats('biren:9')": lambda: torch.biren.memory_stats("biren:9"),
+        "memory_summary(8)": lambda: torch.biren.memory_summary(8),
+        "mem_get_info(9)": lambda: torch.biren.mem_get_info(9),
+        "set_per_process_memory_fraction(0.5, 9)": lambda: torch.biren.set_per_process_memory_fraction(0.5, 9),
+        "reset_peak_memory_stats(11)": lambda: torch.biren.reset_peak_memory_stats(11),
+        "reset_accumulated_memory_stats(8)": lambda: torch.biren.reset_accumulated_memory_stats(8),
+        "accelerator.memory_stats(8)": lambda: torch.accelerator.memory_stats(8),
+        "accelerator.get_memory_info(8)": lambda: torch.accelerator.get_memory_info(8),
+    }
+    for name, call in calls.items():
+        with pytest.raises(RuntimeError, match=r"invalid device ordinal: device biren:-?\d+ requested but 8 biren"):
+            call()
+    assert torch.biren.memory_allocated(7) >= 0
+
+
+def test_tensor_on_a_slice_of_pinned_storage_is_pinned():
+    p = torch.randn(10).pin_memory()
+    t = torch.tensor(()).set_(p.untyped_storage()[8:], 0, (8,), (1,))
+    assert t.is_pinned() and torch.equal(t, p[2:])
+    assert p[3:].is_pinned()
+    assert not torch.randn(10).is_pinned()

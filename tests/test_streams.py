@@ -84,3 +84,86 @@ def test_synchronize_joins_host_to_device():
         x = x + 1
     torch.biren.synchronize()
     assert _C._sim_elapsed_ns(0) >= _C._sim_stream_clock(0, 0)
+
+
+def test_stream_context_restores_the_device():
+    assert torch.biren.current_device() == 0
+    contexts = {
+        "torch.biren.stream": lambda s: torch.biren.stream(s),
+        "torch.biren.Stream": lambda s: s,
+        "torch.Stream": lambda s: torch.Stream(stream_id=s.stream_id, device_index=1, device_type=s.device_type),
+    }
+    for name, ctx in contexts.items():
+        s = torch.biren.Stream(device=1)
+        with ctx(s):
+            # As on CUDA: the stream's device is current inside the block.
+            assert torch.biren.current_device() == 1, name
+            assert torch.biren.current_stream().stream_id == s.stream_id, name
+            assert torch.ones(1, device="biren").device == torch.device("biren:1"), name
+        assert torch.biren.current_device() == 0, name
+        assert torch.biren.current_stream(1).stream_id == 0, name  # device 1's stream is back too
+        assert torch.ones(1, device="biren").device == torch.device("biren:0"), name
+
+
+def test_nested_stream_contexts_unwind_in_order():
+    a, b = torch.biren.Stream(device=0), torch.biren.Stream(device=2)
+    with torch.biren.stream(a):
+        with b:
+            assert (torch.biren.current_device(), torch.biren.current_stream().stream_id) == (2, b.stream_id)
+        assert (torch.biren.current_device(), torch.biren.current_stream().stream_id) == (0, a.stream_id)
+        with b:
+            with b:  # the same stream object entered twice
+                pass
+            assert torch.biren.current_device() == 2
+        assert torch.biren.current_device() == 0
+    assert torch.biren.current_stream().stream_id == 0 and torch.biren.current_stream(2).stream_id == 0
+
+
+def test_stream_without_an_index_is_on_the_current_device():
+    s = torch.Stream(device="biren")
+    assert s.device == torch.device("biren:0")
+    with torch.biren.device(3):
+        s3 = torch.Stream(device="biren")
+        e = torch.Event(device="biren", enable_timing=True)
+        e.record(s3)
+    assert s3.device_index == 3 and torch.biren.Stream().device_index == 0
+    with s3:
+        x = torch.ones(8, device="biren")
+    assert x.device == torch.device("biren:3")
+
+
+def test_invalid_device_index_in_every_stream_api():
+    calls = {
+        "current_stream(98)": lambda: torch.biren.current_stream(98),
+        "default_stream(9)": lambda: torch.biren.default_stream(9),
+        "synchronize(9)": lambda: torch.biren.synchronize(9),
+        "synchronize(-3)": lambda: torch.biren.synchronize(-3),
+        "Stream(device=9)": lambda: torch.biren.Stream(device=9),
+        "torch.Stream('biren:8')": lambda: torch.Stream(device="biren:8"),
+        "accelerator.synchronize(8)": lambda: torch.accelerator.synchronize(8),
+        "accelerator.current_stream(8)": lambda: torch.accelerator.current_stream(8),
+    }
+    for name, call in calls.items():
+        with pytest.raises(RuntimeError, match=r"invalid device ordinal: device biren:-?\d+ requested but 8 biren"):
+            call()
+    torch.biren.synchronize(7)
+
+
+def test_legacy_profiler_reports_device_time_of_each_op():
+    x = torch.randn(64, 64, device="biren")
+    torch.biren.synchronize()
+    with torch.autograd.profiler.profile(use_device="biren") as prof:
+        start = torch.biren.Event(enable_timing=True)
+        end = torch.biren.Event(enable_timing=True)
+        start.record()
+        y = (x @ x).sin()
+        end.record()
+    events = prof.key_averages()
+    assert all(e.cpu_time_total >= 0 and e.self_cpu_time_total >= 0 for e in events), events.table()
+    by = {e.key: e for e in events}
+    assert by["aten::mm"].device_time_total > 0 and by["aten::sin"].device_time_total > 0
+    # Device times are the simulated ones: mm and sin together take what the events around them saw
+    # (the profiler keeps whole microseconds of each).
+    simulated_us = start.elapsed_time(end) * 1e3
+    assert by["aten::mm"].device_time_total + by["aten::sin"].device_time_total == pytest.approx(simulated_us, abs=2)
+    del y

@@ -54,6 +54,16 @@ def _register():
     distributed.register()  # the "bccl" process-group backend (loads on first use)
 
 
+def _disable(err):
+    """A plugin that failed part-way must not leave a device that half works: once the runtime is
+    loaded (kernels and hooks registered), it reports no devices and refuses to initialise."""
+    import sys
+
+    runtime = sys.modules.get(__name__ + "._C")
+    if runtime is not None:
+        runtime._set_unavailable(f"torch_biren failed to load ({type(err).__name__}: {err})")
+
+
 from . import migration as _migration  # imports only os: maps CUDA env vars before the runtime reads its own
 
 _migration.autoload_before_register()
@@ -61,6 +71,7 @@ try:
     _register()
 except Exception as err:  # noqa: BLE001 - a broken plugin must not break torch
     _load_error = err
+    _disable(err)
     warnings.warn(
         f"torch_biren failed to load ({type(err).__name__}: {err}); the 'biren' device is unavailable. "
         "Set TORCH_DEVICE_BACKEND_AUTOLOAD=0 to skip loading it.",

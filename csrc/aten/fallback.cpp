@@ -1,6 +1,7 @@
 #include "fallback.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
@@ -15,6 +16,7 @@
 #include "../runtime/allocator.h"
 #include "../runtime/device.h"
 #include "../runtime/generator.h"
+#include "../runtime/op_memory.h"
 #include "../runtime/stream.h"
 #include "cpu_views.h"
 
@@ -28,6 +30,7 @@ struct OpInfo {
   bool modelled = false;
   bool warned = false;
   bool cpu_args_allowed = false;  // ops CUDA also lets take CPU index tensors
+  bool implicit_rng = false;      // draws random numbers without a Generator argument
   std::atomic<int64_t> counts[kKinds] = {};
   std::vector<size_t> generator_args;
   std::vector<size_t> mutable_args;
@@ -65,19 +68,21 @@ bool is_generator_type(const c10::TypePtr& t) {
   return false;
 }
 
-OpInfo& info_for_locked(const c10::FunctionSchema& schema);
+OpInfo& info_for_locked(const c10::OperatorHandle& op);
 
 // Per-thread memo of schema -> info, so the hot path takes no lock.
-OpInfo& info_for(const c10::FunctionSchema& schema) {
+OpInfo& info_for(const c10::OperatorHandle& op) {
+  const c10::FunctionSchema& schema = op.schema();
   thread_local std::unordered_map<const void*, OpInfo*> seen;
   auto it = seen.find(&schema);
   if (it != seen.end()) return *it->second;
-  OpInfo& info = info_for_locked(schema);
+  OpInfo& info = info_for_locked(op);
   seen.emplace(&schema, &info);
   return info;
 }
 
-OpInfo& info_for_locked(const c10::FunctionSchema& schema) {
+OpInfo& info_for_locked(const c10::OperatorHandle& op) {
+  const c10::FunctionSchema& schema = op.schema();
   std::lock_guard<std::mutex> g(mu);
   auto it = infos.find(&schema);
   if (it != infos.end()) return it->second;
@@ -100,6 +105,8 @@ OpInfo& info_for_locked(const c10::FunctionSchema& schema) {
         if (args[i].alias_info()->beforeSets() == r.alias_info()->beforeSets()) match = static_cast<int>(i);
     info.return_alias.push_back(match);
   }
+  // Its CPU kernel would draw from the CPU's default generator, not the device's.
+  info.implicit_rng = op.hasTag(at::Tag::nondeterministic_seeded) && info.generator_args.empty();
   by_name[info.name] = &info;
   return info;
 }
@@ -329,7 +336,7 @@ void reset_op_counts() {
 
 void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op) {
   const auto& schema = op.schema();
-  OpInfo& info = info_for(schema);
+  OpInfo& info = info_for(op);
   if (!info.modelled && policy != FallbackPolicy::Allow) {
     TORCH_CHECK_NOT_IMPLEMENTED(policy != FallbackPolicy::Error, "biren: ", info.name,
                                 " has no device kernel, and TORCH_BIREN_FALLBACK=error forbids running it "
@@ -367,6 +374,11 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
   sim::Cost cost;
   if (info.modelled) cost = modelled_cost(info, *stack, begin);
   try {
+    OpMemoryScope on_card(bridge.device);  // its output and workspace must fit the card
+    // The op was recorded (profilers) when it reached biren; its CPU kernel is not a second op.
+    at::DisableRecordFunctionGuard not_a_second_op;
+    std::optional<DeviceStreamAsCpuDefault> rng;
+    if (info.implicit_rng) rng.emplace(bridge.device);
     cpu_op.callBoxed(stack);
   } catch (const c10::NotImplementedError&) {
     // An op PyTorch implements only for other accelerators (e.g. CUDA-only kernels) has nothing to fall

@@ -122,6 +122,21 @@ void reserve(c10::DeviceIndex d, size_t size, size_t requested) {
   if (s.reserved_bytes[0].current + size > limit(d)) out_of_memory(d, requested);
 }
 
+// Device memory is host memory: a request that fits the card but not the host is an out-of-memory
+// error of the device too (checked only for large requests, where it can happen).
+void check_host(c10::DeviceIndex d, size_t size, size_t requested) {
+  if (size < (size_t(64) << 20)) return;
+  size_t avail = host_available();
+  if (size <= avail) return;
+  auto& pd = dev(d);
+  pd.stats.num_ooms++;
+  size_t cap = limit(d), reserved = pd.stats.reserved_bytes[0].current;
+  TORCH_CHECK_WITH(OutOfMemoryError, false, "biren out of memory. Tried to allocate ", fmt(requested), " on biren:",
+                   int(d), ". The request fits the simulated card (", fmt(cap > reserved ? cap - reserved : 0),
+                   " free of ", fmt(cap), "), but biren device memory is host memory and this host has only ",
+                   fmt(avail), " available.");
+}
+
 void free_block(void* ctx) {
   std::unique_ptr<Block> owned(static_cast<Block*>(ctx));
   Block& b = *owned;
@@ -166,6 +181,7 @@ c10::DataPtr DeviceMemory::allocate(size_t nbytes) { return allocate_on(current_
 
 c10::DataPtr DeviceMemory::allocate_on(c10::DeviceIndex d, size_t nbytes) {
   c10::Device device(c10::DeviceType::PrivateUse1, d);
+  check_device_index(d);
   if (nbytes == 0) return c10::DataPtr(nullptr, nullptr, &delete_device_ptr, device);
   lazy_init();
   size_t size = round_size(nbytes);
@@ -181,16 +197,13 @@ c10::DataPtr DeviceMemory::allocate_on(c10::DeviceIndex d, size_t nbytes) {
     pd.cached.erase(it);
   } else {
     reserve(d, size, nbytes);
-    if (size >= (size_t(64) << 20)) {
-      size_t avail = host_available();
-      TORCH_CHECK_WITH(OutOfMemoryError, size <= avail, "biren: cannot allocate ", fmt(nbytes), " on biren:",
-                       int(d), ". The request fits the simulated card (", fmt(limit(d) - pd.stats.reserved_bytes[0].current),
-                       " free of ", fmt(limit(d)), "), but biren device memory is host memory and this host has only ",
-                       fmt(avail), " available.");
-    }
+    check_host(d, size, nbytes);
     ptr = std::aligned_alloc(kAlign, size);
-    TORCH_CHECK_WITH(OutOfMemoryError, ptr != nullptr, "biren: the host could not provide ", fmt(size),
-                     " for device memory of biren:", int(d), " (device memory is host memory).");
+    if (ptr == nullptr) {
+      pd.stats.num_ooms++;
+      TORCH_CHECK_WITH(OutOfMemoryError, false, "biren out of memory: the host could not provide ", fmt(size),
+                       " for device memory of biren:", int(d), " (device memory is host memory).");
+    }
     int pool = pool_of(size);
     bump(pd.stats.reserved_bytes, pool, size, true);
     bump(pd.stats.segment, pool, 1, true);
@@ -205,6 +218,7 @@ c10::DataPtr DeviceMemory::adopt(const c10::Storage& cpu_storage, c10::DeviceInd
   void* ptr = cpu_storage.mutable_data();
   size_t size = cpu_storage.nbytes();
   if (ptr == nullptr) return c10::DataPtr(nullptr, nullptr, &delete_device_ptr, device);
+  check_device_index(d);
   auto context = memory_history::gather();
   std::lock_guard<std::mutex> g(mu);
   reserve(d, size, size);
@@ -217,6 +231,14 @@ c10::DataPtr DeviceMemory::adopt(const c10::Storage& cpu_storage, c10::DeviceInd
   return c10::DataPtr(ptr, account_live(d, ptr, size, size, cpu_storage), &delete_device_ptr, device);
 }
 
+void DeviceMemory::check_room(c10::DeviceIndex d, size_t bytes, size_t requested) {
+  check_device_index(d);
+  std::lock_guard<std::mutex> g(mu);
+  size_t size = round_size(bytes);
+  reserve(d, size, requested);
+  check_host(d, size, requested);
+}
+
 // Contexts are blocks, not the data pointer, so raw_allocate (which hands out the pointer alone) is unsupported.
 c10::DeleterFnPtr DeviceMemory::raw_deleter() const { return nullptr; }
 
@@ -227,12 +249,14 @@ void DeviceMemory::copy_data(void* dest, const void* src, std::size_t count) con
 void DeviceMemory::emptyCache(c10::MempoolId_t) { empty_cache(-1); }
 
 void DeviceMemory::empty_cache(c10::DeviceIndex d) {
+  if (d >= 0) check_device_index(d);
   std::lock_guard<std::mutex> g(mu);
   if (d >= 0) return release_cached(d);
   for (size_t i = 0; i < devices.size(); ++i) release_cached(static_cast<c10::DeviceIndex>(i));
 }
 
 DeviceStats DeviceMemory::getDeviceStats(c10::DeviceIndex d) {
+  check_device_index(d);
   std::lock_guard<std::mutex> g(mu);
   return dev(d).stats;
 }
@@ -245,6 +269,7 @@ void for_each_stat(DeviceStats& s, F f) {
 }
 
 void DeviceMemory::resetAccumulatedStats(c10::DeviceIndex d) {
+  check_device_index(d);
   std::lock_guard<std::mutex> g(mu);
   auto& s = dev(d).stats;
   for_each_stat(s, [](Stat& st) { st.reset_accumulated(); });
@@ -253,11 +278,13 @@ void DeviceMemory::resetAccumulatedStats(c10::DeviceIndex d) {
 }
 
 void DeviceMemory::resetPeakStats(c10::DeviceIndex d) {
+  check_device_index(d);
   std::lock_guard<std::mutex> g(mu);
   for_each_stat(dev(d).stats, [](Stat& st) { st.reset_peak(); });
 }
 
 std::pair<size_t, size_t> DeviceMemory::getMemoryInfo(c10::DeviceIndex d) {
+  check_device_index(d);
   std::lock_guard<std::mutex> g(mu);
   size_t reserved = dev(d).stats.reserved_bytes[0].current;
   return {card_capacity > reserved ? card_capacity - reserved : 0, card_capacity};
@@ -269,12 +296,14 @@ void DeviceMemory::set_capacity(size_t bytes) {
 }
 
 size_t DeviceMemory::capacity(c10::DeviceIndex d) {
+  check_device_index(d);
   std::lock_guard<std::mutex> g(mu);
   return limit(d);
 }
 
 void DeviceMemory::set_memory_fraction(double fraction, c10::DeviceIndex d) {
   TORCH_CHECK(fraction >= 0 && fraction <= 1, "Invalid fraction value: ", fraction, ". Allowed range: 0~1");
+  check_device_index(d);
   std::lock_guard<std::mutex> g(mu);
   dev(d).fraction = fraction;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Device memory of a simulated card: a caching allocator over host memory, with the card's
-// capacity, per-device statistics and CUDA-style out-of-memory errors.
+// capacity, per-device statistics and CUDA-style out-of-memory errors. Every per-device entry point
+// rejects an invalid index with the "invalid device ordinal" error.
 #include <c10/core/CachingDeviceAllocator.h>
 #include <c10/core/Storage.h>
 
@@ -22,6 +23,9 @@ class DeviceMemory final : public c10::DeviceAllocator {
 
   // Takes over memory a CPU kernel allocated for an op's output, so the result needs no copy.
   c10::DataPtr adopt(const c10::Storage& cpu_storage, c10::DeviceIndex device);
+  // Raises the device's out-of-memory error (counted in num_ooms) unless `bytes` more would fit the
+  // card, after flushing the cache as an allocation would, and the host; reserves nothing.
+  void check_room(c10::DeviceIndex device, size_t bytes, size_t requested);
 
   void set_capacity(size_t bytes);  // per device, from the chip
   size_t capacity(c10::DeviceIndex device);

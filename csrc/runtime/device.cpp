@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace biren {
 namespace {
@@ -18,23 +19,44 @@ std::atomic<bool> initialized{false};
 std::atomic<bool> bad_fork{false};
 thread_local c10::DeviceIndex tls_device = 0;
 
+std::atomic<bool> unavailable{false};
+std::string unavailable_reason;  // written once, before `unavailable` is set
+
+// CUDA's rule for CUDA_VISIBLE_DEVICES: the cards listed up to the first entry that is not a card
+// index of the server (so "-1" or "" hides every card); unset shows all.
 int visible_cards() {
   static const int cards = [] {
     const char* env = std::getenv("BIREN_VISIBLE_DEVICES");
     if (env == nullptr) return kDefaultCards;
-    std::string s(env);
-    if (s.find_first_not_of(" ") == std::string::npos) return 0;
-    int n = 0;
-    std::stringstream ss(s);
+    std::stringstream ss(env);
     std::string item;
+    std::vector<bool> seen(kDefaultCards, false);
+    int n = 0;
     while (std::getline(ss, item, ',')) {
-      TORCH_CHECK(!item.empty() && item.find_first_not_of("0123456789 ") == std::string::npos,
-                  "BIREN_VISIBLE_DEVICES must be a comma-separated list of card indices, got '", s, "'");
+      auto b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
+      item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+      bool digits = !item.empty() && item.size() < 4 && item.find_first_not_of("0123456789") == std::string::npos;
+      int card = digits ? std::stoi(item) : -1;
+      if (card < 0 || card >= kDefaultCards || seen[card]) {
+        // "-1" is the idiom for hiding the rest; anything else is worth a word.
+        if (!item.empty() && item != "-1")
+          TORCH_WARN("BIREN_VISIBLE_DEVICES='", env, "': '", item, "' is not a card index of this ", kDefaultCards,
+                     "-card server (0-", kDefaultCards - 1, ", each once); the cards listed before it are visible (",
+                     n, "), as CUDA_VISIBLE_DEVICES would have it");
+        break;
+      }
+      seen[card] = true;
       ++n;
     }
     return n;
   }();
   return cards;
+}
+
+std::string no_devices_reason() {
+  if (unavailable.load()) return unavailable_reason;
+  const char* env = std::getenv("BIREN_VISIBLE_DEVICES");
+  return std::string("BIREN_VISIBLE_DEVICES='") + (env ? env : "") + "' hides every card";
 }
 
 void on_fork_child() {
@@ -44,6 +66,7 @@ void on_fork_child() {
 }  // namespace
 
 c10::DeviceIndex device_count() {
+  if (unavailable.load()) return 0;
   return static_cast<c10::DeviceIndex>(visible_cards() * instances_per_card.load());
 }
 
@@ -52,7 +75,16 @@ void set_instances_per_card(int n) {
   instances_per_card = n;
 }
 
+void set_unavailable(const std::string& reason) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    unavailable_reason = reason;
+    unavailable = true;
+  });
+}
+
 void check_device_index(c10::DeviceIndex index) {
+  TORCH_CHECK(device_count() > 0, "No biren GPUs are available (", no_devices_reason(), ")");
   TORCH_CHECK(index >= 0 && index < device_count(),
               "biren error: invalid device ordinal: device biren:", static_cast<int>(index),
               " requested but ", static_cast<int>(device_count()),
@@ -71,6 +103,7 @@ void lazy_init() {
               "Cannot re-initialize biren in forked subprocess. To use biren with multiprocessing, "
               "you must use the 'spawn' start method");
   if (initialized.load()) return;
+  TORCH_CHECK(device_count() > 0, "No biren GPUs are available (", no_devices_reason(), ")");
   static std::once_flag once;
   std::call_once(once, [] { pthread_atfork(nullptr, nullptr, on_fork_child); });
   initialized = true;

@@ -1,5 +1,7 @@
 #include "generator.h"
 
+#include <ATen/core/Tensor.h>
+
 #include <mutex>
 #include <vector>
 
@@ -52,6 +54,25 @@ at::Generator cpu_generator_for(const std::optional<at::Generator>& gen, c10::De
     return gen->get<Generator>()->cpu();
   }
   return default_generator(device).get<Generator>()->cpu();
+}
+
+namespace {
+std::recursive_mutex swap_mu;
+}
+
+DeviceStreamAsCpuDefault::DeviceStreamAsCpuDefault(c10::DeviceIndex device)
+    : one_at_a_time_(swap_mu),
+      device_(cpu_generator_for(std::nullopt, device)),
+      cpu_default_(at::detail::getDefaultCPUGenerator()) {
+  std::scoped_lock g(cpu_default_.mutex(), device_.mutex());
+  saved_ = cpu_default_.clone();
+  cpu_default_.set_state(device_.get_state());
+}
+
+DeviceStreamAsCpuDefault::~DeviceStreamAsCpuDefault() {
+  std::scoped_lock g(cpu_default_.mutex(), device_.mutex());
+  device_.set_state(cpu_default_.get_state());
+  cpu_default_.set_state(saved_.get_state());
 }
 
 }  // namespace biren

@@ -4,6 +4,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 
+#include <mutex>
+
 namespace biren {
 
 struct Generator final : public c10::GeneratorImpl {
@@ -27,5 +29,21 @@ const at::Generator& default_generator(c10::DeviceIndex device);  // -1: current
 at::Generator new_generator(c10::DeviceIndex device);
 // The CPU generator a CPU kernel should use for a biren generator (or the device default).
 at::Generator cpu_generator_for(const std::optional<at::Generator>& gen, c10::DeviceIndex device);
+
+// While it lives, the CPU default generator continues the device generator's stream, which then
+// takes up where the CPU left it. For CPU kernels that draw random numbers without a Generator
+// argument (native_dropout), run by the fallback. One at a time in the process; a CPU op drawing
+// from the default generator on another thread meanwhile would draw from the device's stream.
+class DeviceStreamAsCpuDefault {
+ public:
+  explicit DeviceStreamAsCpuDefault(c10::DeviceIndex device);
+  ~DeviceStreamAsCpuDefault();
+  DeviceStreamAsCpuDefault(const DeviceStreamAsCpuDefault&) = delete;
+  DeviceStreamAsCpuDefault& operator=(const DeviceStreamAsCpuDefault&) = delete;
+
+ private:
+  std::unique_lock<std::recursive_mutex> one_at_a_time_;
+  at::Generator device_, cpu_default_, saved_;
+};
 
 }  // namespace biren

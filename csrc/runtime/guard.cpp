@@ -98,7 +98,9 @@ double GuardImpl::elapsedTime(void* event1, void* event2, const c10::DeviceIndex
 bool GuardImpl::queryStream(const c10::Stream&) const { return true; }
 void GuardImpl::synchronizeStream(const c10::Stream& stream) const { sim::host_wait(stream); }
 void GuardImpl::synchronizeDevice(const c10::DeviceIndex device_index) const {
-  sim::host_wait_device(device_index < 0 ? current_device() : device_index);
+  auto d = device_index < 0 ? current_device() : device_index;
+  check_device_index(d);
+  sim::host_wait_device(d);
 }
 
 C10_REGISTER_GUARD_IMPL(PrivateUse1, GuardImpl);

@@ -5,18 +5,19 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <unordered_set>
+#include <map>
 
 namespace biren {
 namespace {
 
 std::mutex mu;
-std::unordered_set<const void*> pinned;
+// start -> size of each pinned block: a tensor on a slice of a pinned storage points inside one.
+std::map<const char*, size_t> pinned;
 
 void free_pinned(void* ptr) {
   {
     std::lock_guard<std::mutex> g(mu);
-    pinned.erase(ptr);
+    pinned.erase(static_cast<const char*>(ptr));
   }
   std::free(ptr);
 }
@@ -24,10 +25,11 @@ void free_pinned(void* ptr) {
 struct PinnedAllocator final : public c10::Allocator {
   c10::DataPtr allocate(size_t n) override {
     if (n == 0) return c10::DataPtr(nullptr, nullptr, &free_pinned, c10::Device(c10::DeviceType::CPU));
-    void* p = std::aligned_alloc(64, (n + 63) / 64 * 64);
+    size_t size = (n + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, size);
     TORCH_CHECK_WITH(OutOfMemoryError, p != nullptr, "biren: could not allocate ", n, " bytes of pinned host memory");
     std::lock_guard<std::mutex> g(mu);
-    pinned.insert(p);
+    pinned.emplace(static_cast<const char*>(p), size);
     return c10::DataPtr(p, p, &free_pinned, c10::Device(c10::DeviceType::CPU));
   }
   c10::DeleterFnPtr raw_deleter() const override { return &free_pinned; }
@@ -43,7 +45,11 @@ c10::Allocator* pinned_allocator() {
 
 bool is_pinned_ptr(const void* ptr) {
   std::lock_guard<std::mutex> g(mu);
-  return pinned.count(ptr) > 0;
+  auto* p = static_cast<const char*>(ptr);
+  auto it = pinned.upper_bound(p);
+  if (it == pinned.begin()) return false;
+  --it;
+  return p < it->first + it->second;
 }
 
 }  // namespace biren

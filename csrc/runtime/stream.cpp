@@ -16,28 +16,32 @@ c10::StreamId& slot(c10::DeviceIndex device) {
   return tls_current[device];
 }
 
+// -1 (a device given without an index, as torch.Stream(device="biren") does) is the current device.
+c10::DeviceIndex resolve(c10::DeviceIndex device) {
+  if (device < 0) device = current_device();
+  check_device_index(device);
+  return device;
+}
+
 c10::Stream make(c10::DeviceIndex device, c10::StreamId id) {
   return c10::Stream(c10::Stream::UNSAFE, c10::Device(c10::DeviceType::PrivateUse1, device), id);
 }
 
 }  // namespace
 
-c10::Stream default_stream(c10::DeviceIndex device) { return make(device, 0); }
+c10::Stream default_stream(c10::DeviceIndex device) { return make(resolve(device), 0); }
 
 c10::Stream current_stream(c10::DeviceIndex device) {
-  if (device < 0) device = current_device();
+  device = resolve(device);
   return make(device, slot(device));
 }
 
 c10::Stream exchange_stream(c10::Stream stream) {
   auto old = current_stream(stream.device_index());
-  slot(stream.device_index()) = stream.id();
+  slot(old.device_index()) = stream.id();
   return old;
 }
 
-c10::Stream new_stream(c10::DeviceIndex device) {
-  check_device_index(device);
-  return make(device, next_id++);
-}
+c10::Stream new_stream(c10::DeviceIndex device) { return make(resolve(device), next_id++); }
 
 }  // namespace biren

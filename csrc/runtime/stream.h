@@ -5,9 +5,10 @@
 
 namespace biren {
 
+// Device -1 means the current device; any other invalid index raises "invalid device ordinal".
 c10::Stream default_stream(c10::DeviceIndex device);
-c10::Stream current_stream(c10::DeviceIndex device);  // -1: current device
-c10::Stream exchange_stream(c10::Stream stream);      // sets current, returns previous
+c10::Stream current_stream(c10::DeviceIndex device);
+c10::Stream exchange_stream(c10::Stream stream);  // sets current, returns previous
 c10::Stream new_stream(c10::DeviceIndex device);
 
 }  // namespace biren

@@ -3,6 +3,7 @@ Event.elapsed_time returns simulated milliseconds."""
 
 import torch
 
+from .. import _C
 from .device import _index
 
 
@@ -15,12 +16,11 @@ class Stream(torch.Stream):
         return super().__new__(cls, device=torch.device("biren", _index(device)), priority=priority)
 
     def __enter__(self):
-        self._prev = current_stream(self.device_index)
-        set_stream(self)
+        self.__dict__.setdefault("_ctx", []).append(_select(self))
         return self
 
     def __exit__(self, *exc):
-        set_stream(self._prev)
+        _restore(*self._ctx.pop())
         return False
 
     def wait_event(self, event):
@@ -89,8 +89,22 @@ def default_stream(device=None):
 
 
 def set_stream(stream):
+    """Makes `stream` current on its device and its device current, as torch.cuda.set_stream does."""
     if stream is not None:
         torch.accelerator.set_stream(stream)
+
+
+def _select(s):
+    """Enters a stream context as CUDA's does: the stream's device becomes current for the block.
+    Returns what _restore needs to put back: the current device, and the stream the target device had."""
+    saved = _C._get_device(), current_stream(s.device_index)
+    set_stream(s)
+    return saved
+
+
+def _restore(device, stream_before):
+    set_stream(stream_before)
+    _C._set_device(device)
 
 
 class stream:
@@ -98,15 +112,15 @@ class stream:
 
     def __init__(self, s):
         self.s = s
-        self.prev = None
+        self.saved = None
 
     def __enter__(self):
         if self.s is not None:
-            self.prev = current_stream(self.s.device_index)
-            set_stream(self.s)
+            self.saved = _select(self.s)
         return self.s
 
     def __exit__(self, *exc):
-        if self.prev is not None:
-            set_stream(self.prev)
+        if self.saved is not None:
+            _restore(*self.saved)
+            self.saved = None
         return False

@@ -127,7 +127,10 @@ def load_chip(name_or_path=DEFAULT_CHIP):
     """A bundled chip by name (case-insensitive) or a spec file by path; whole card, UMA."""
     path = _find(name_or_path)
     with open(path) as f:
-        raw = json.load(f)
+        try:
+            raw = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ChipSpecError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg})") from None
     return Chip(_parse(raw, str(path)), path=str(path))
 
 
@@ -364,14 +367,27 @@ _current = None
 _listeners = []
 
 
+@contextlib.contextmanager
+def _named(var):
+    """An error in what environment variable `var` selects names the variable and its value."""
+    try:
+        yield
+    except (OSError, ValueError) as err:
+        raise ChipSpecError(f"{var}={os.environ[var]!r}: {err}") from None
+
+
 def _from_env():
-    chip = load_chip(os.environ.get("TORCH_BIREN_CHIP") or DEFAULT_CHIP)
+    name = os.environ.get("TORCH_BIREN_CHIP")
+    with _named("TORCH_BIREN_CHIP") if name else contextlib.nullcontext():
+        chip = load_chip(name or DEFAULT_CHIP)
     mode = os.environ.get("TORCH_BIREN_MEMORY_MODE")
     if mode:
-        chip = chip.with_mode(mode)
+        with _named("TORCH_BIREN_MEMORY_MODE"):
+            chip = chip.with_mode(mode)
     svi = os.environ.get("TORCH_BIREN_SVI")
     if svi:
-        chip = chip.partition(int(svi))
+        with _named("TORCH_BIREN_SVI"):
+            chip = chip.partition(int(svi))
     return chip
 
 
