@@ -37,6 +37,9 @@ def install():
     _register("fused", {**attention.IMPLS, **norms.IMPLS, **moe.IMPLS}, "PrivateUse1")
     _register("autograd", {**norms.AUTOGRAD_IMPLS, **fused.AUTOGRAD_IMPLS}, "AutogradPrivateUse1")
     set_kernels(mode())
+    from . import rnn
+
+    rnn.install()  # LSTM/GRU cells and record_stream, which PyTorch has only for CUDA
 
 
 def set_kernels(kind):
