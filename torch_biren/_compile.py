@@ -19,6 +19,9 @@ def _on_biren(gm, inputs):
 
 
 def install():
+    from .biren import dynamo
+
+    dynamo.install()  # get_interface_for_device("biren"), which Dynamo and Inductor consult
     wrapper = torch._TorchCompileInductorWrapper
     original = wrapper.__call__
     if getattr(original, "_biren", False):

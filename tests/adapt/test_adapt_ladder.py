@@ -97,3 +97,37 @@ def test_crash_in_a_subprocess_is_reported_with_what_ran_before(monkeypatch):
     assert status == [("L0", "pass", None), ("L1", "pass", None), ("L2", "fail", "crash"),
                       ("L3", "not reached", None), ("L4", "not reached", None)], status
     assert "signal 6" in res["crashed"] and not res["ok"]
+
+
+class _ScaledDecodeLogits(ladder.Ladder):
+    """The device's output layer 0.1% off in generation only: argmax, so every greedy token, is
+    unchanged, yet the logits are wrong; only the logits at each generated position can see it."""
+
+    def l4(self):
+        self.dev.lm_head.register_forward_hook(lambda module, args, out: out * 1.001)
+        return super().l4()
+
+
+def test_generation_with_wrong_logits_fails_though_its_tokens_match():
+    res = _ScaledDecodeLogits(ladder.Options("llama", **SMALL)).run()
+    l4 = res["rungs"][4]
+    assert (l4["status"], l4["kind"]) == ("fail", "precision"), l4["detail"]
+    assert l4["metrics"]["identical"] and not l4["metrics"]["gen_logits_ok"]
+    assert l4["metrics"]["gen_logits_positions"] == SMALL["gen_tokens"]
+    assert "logits at 4 positions max abs diff" in l4["detail"]
+
+
+class _ConstantOutput(ladder.Ladder):
+    """An output layer of zeros: every logit 0, so greedy decoding repeats token 0."""
+
+    def l4(self):
+        with torch.no_grad():
+            self.cpu.lm_head.weight.zero_()
+        return super().l4()
+
+
+def test_generation_of_one_repeated_token_is_reported_as_weak_evidence():
+    res = _ConstantOutput(ladder.Options("llama", **SMALL)).run()
+    l4 = res["rungs"][4]
+    assert l4["status"] == "pass" and l4["metrics"]["distinct_tokens"] == 1
+    assert "one repeated token, so their equality is weak evidence" in l4["detail"]

@@ -346,6 +346,22 @@ class Ladder:
         ok = margin <= 2 * noise and noise <= self.tol["logits_abs_rel"] * lc.abs().max().item()
         return ok, margin, noise
 
+    def _generated_logits(self, cpu_steps, dev_steps):
+        """L1's logits tolerance over the logits of every generated position, taken together as L1
+        takes a batch's (one position alone would count a near-tied MoE expert flip at full weight)."""
+        lc = torch.stack([c.float() for c in cpu_steps])
+        ld = torch.stack([d.float().cpu() for d in dev_steps])
+        diff = _nan_inf((ld - lc).abs().max().item())
+        rel = _nan_inf(((ld - lc).norm() / lc.norm()).item())
+        if self.bf16:
+            ok = rel <= self.tol["logits_norm_rel"] and diff <= self.tol["logits_abs_rel"] * lc.abs().max().item()
+            detail = f"rel err {rel:.2e}, max abs {diff:.2e}"
+        else:
+            ok = diff <= self.tol["logits_abs"]
+            detail = f"max abs diff {diff:.2e}"
+        return {"gen_logits_ok": bool(ok), "gen_logits_max_abs": diff, "gen_logits_norm_rel": rel,
+                "gen_logits_positions": len(cpu_steps), "gen_logits_detail": detail}
+
     def l4(self):
         o = self.o
         prompt = data.encode(PROMPT)[None]
@@ -366,10 +382,20 @@ class Ladder:
         n = prompt.shape[1]
         sc, sd = out_c.sequences[0, n:].tolist(), out_d.sequences[0, n:].cpu().tolist()
         self.generation = {"prompt": PROMPT, "cpu": data.decode(sc), "biren": data.decode(sd)}
-        m = {"new_tokens": len(sd), "generate_ns": t1 - t0, "identical": sc == sd}
-        if sc == sd:
-            return None, f"{len(sd)} tokens identical: {self.generation['biren']!r}", m
-        t = next(i for i, (a, b) in enumerate(zip(sc + [None], sd + [None])) if a != b)
+        m = {"new_tokens": len(sd), "generate_ns": t1 - t0, "identical": sc == sd, "distinct_tokens": len(set(sc))}
+        t = next((i for i, (a, b) in enumerate(zip(sc + [None], sd + [None])) if a != b), None)
+        # Logits at every position both sides computed from the same prefix (through the divergence):
+        # they test the decode path (KV cache) even where greedy tokens cannot, e.g. a repeated token.
+        compared = len(sc) if t is None else min(t + 1, len(out_c.logits), len(out_d.logits))
+        m.update(self._generated_logits(out_c.logits[:compared], out_d.logits[:compared]))
+        # A tiny or briefly trained model often repeats one token: then equal tokens say little.
+        weak = "" if len(set(sc)) > 1 else (f"; tokens are one repeated token, so their equality is weak evidence: "
+                                            f"the logits at all {compared} positions carry the check")
+        logits = f"logits at {compared} positions {m['gen_logits_detail']}"
+        if not m["gen_logits_ok"]:
+            return "precision", f"{logits} (tokens {'identical' if t is None else f'differ from {t}'}){weak}", m
+        if t is None:
+            return None, f"{len(sd)} tokens identical: {self.generation['biren']!r}, {logits}{weak}", m
         m["first_divergence"] = t
         if self.bf16 and t < min(len(sc), len(sd)):
             ok, margin, noise = self._near_tie(out_c.logits[t][0], out_d.logits[t][0], sc[t], sd[t])

@@ -176,6 +176,7 @@ def _tolerance_text():
 | L2 AdamW step | weights within {t32['step_lr']:g}·lr | same |
 | L3 loss curve | mean rel err ≤ {t32['train_mean_rel']:.0%} | ≤ {t16['train_mean_rel']:.0%} |
 | L4 greedy tokens | identical | identical, or first divergence on a near-tie (CPU margin ≤ 2× logit noise) |
+| L4 logits at each generated position | as L1 | as L1 |
 
 One AdamW step moves every weight by about lr whatever its gradient's size, so a last-bit
 difference in a near-zero gradient can flip a step's sign: post-step weights are compared at

@@ -50,8 +50,8 @@ def current_device():
     return _C._get_device()
 
 
-def set_device(dev):
-    idx = _index(dev)
+def set_device(device):
+    idx = _index(device)
     if idx >= 0:
         _C._set_device(idx)
 
@@ -61,8 +61,8 @@ def set_device(dev):
 class device:
     """Context manager that changes the current biren device."""
 
-    def __init__(self, dev):
-        self.idx = _index(dev)
+    def __init__(self, device):
+        self.idx = _index(device)
         self.prev = -1
 
     def __enter__(self):
@@ -83,9 +83,9 @@ class device_of(device):
         super().__init__(obj.get_device() if obj.device.type == "biren" else -1)
 
 
-def synchronize(dev=None):
+def synchronize(device=None):
     """Joins the host to the device's simulated timeline (all streams)."""
-    _C._sim_synchronize(_index(dev))
+    _C._sim_synchronize(_index(device))
 
 
 @dataclass(frozen=True)
@@ -108,22 +108,22 @@ class _DeviceProperties:
         )
 
 
-def get_device_properties(dev=None):
+def get_device_properties(device=None):
     from ._chip_binding import device_properties
 
-    idx = _index(dev)
+    idx = _index(device)
     _C._lazy_init()
     if not 0 <= idx < device_count():
         raise AssertionError(f"Invalid device id: biren:{idx} ({device_count()} biren devices are visible)")
     return device_properties(_DeviceProperties)
 
 
-def get_device_name(dev=None):
-    return get_device_properties(dev).name
+def get_device_name(device=None):
+    return get_device_properties(device).name
 
 
-def get_device_capability(dev=None):
-    p = get_device_properties(dev)
+def get_device_capability(device=None):
+    p = get_device_properties(device)
     return (p.major, p.minor)
 
 

@@ -43,7 +43,8 @@ class Event:
 
     Wraps a torch.Event (whose C methods accept only their exact type) and unwraps where needed."""
 
-    def __init__(self, enable_timing=False, blocking=False, interprocess=False):
+    def __init__(self, enable_timing=False, blocking=False, interprocess=False, external=False):
+        # external: how CUDA graphs capture an event; biren has no graph capture, so it changes nothing
         self._event = torch.Event(
             torch.device("biren"), enable_timing=enable_timing, blocking=blocking, interprocess=interprocess
         )

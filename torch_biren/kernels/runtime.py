@@ -76,13 +76,16 @@ class _LangPatch:
                 setattr(obj, name, original)
 
 
+# The interpreter keeps the grid position and the patched triton.language in globals. Everything
+# that touches them, the one-time set-up included, runs under this lock: building the patch applies
+# and restores it on the live modules, so a launch running meanwhile would lose its patch.
+_interp_lock = threading.Lock()
+
+
 @functools.cache
 def _lang_patch():
+    """The patch, built on first use; call with _interp_lock held."""
     return _LangPatch()
-
-
-# The interpreter keeps the grid position and the patched triton.language in globals.
-_interp_lock = threading.Lock()
 
 
 @functools.cache
@@ -122,13 +125,13 @@ class Kernel:
         tl.dot runs numpy.matmul: blas_threads=None leaves OpenBLAS its threads, worth it for big
         blocks only; on small ones thread hand-offs (and busy cores) cost far more than they gain.
         """
-        fn = self._interpreted.rewrite()
         bound = inspect.getcallargs(self.fn, *args, **kwargs)
         grid = tuple(grid) + (1, ) * (3 - len(grid))
-        patch = _lang_patch()
         set_threads = _blas_threads_setter() if blas_threads else None
         # Compiled kernels overflow to inf and divide by zero silently; numpy under the interpreter warns.
         with _interp_lock, np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            fn = self._interpreted.rewrite()  # first call: rewrites the source, adds to its module's globals
+            patch = _lang_patch()
             patch.apply()
             previous = set_threads(blas_threads) if set_threads else None
             try:

@@ -8,12 +8,24 @@ import runpy
 import sys
 
 
+def _warn_misplaced(parser, opts):
+    """Our options after the script name belong to the script (it may have its own --to); say so,
+    since `script.py --to cpu` otherwise runs on biren without a word."""
+    ours = {s for a in parser._actions for s in a.option_strings if s not in ("-h", "--help")}
+    misplaced = [a for a in opts.args if a.split("=", 1)[0] in ours]
+    if misplaced:
+        print(f"torch_biren.migration: warning: {' '.join(misplaced)} comes after the script name, so it is passed to "
+              f"{opts.script}, not to the migration (which runs on {opts.to}); put it before the script to choose "
+              "where 'cuda' runs", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m torch_biren.migration", description=__doc__.split("\n\n")[1])
     parser.add_argument("--to", choices=("biren", "cpu"), default="biren", help="where 'cuda' runs (default biren)")
     parser.add_argument("script", help="the CUDA script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     opts = parser.parse_args(argv)
+    _warn_misplaced(parser, opts)
 
     from . import enable
 

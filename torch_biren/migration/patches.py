@@ -382,7 +382,7 @@ def _biren_cuda_names():
 class _CpuEvent:
     """torch.cuda.Event for the CPU reference run: host wall time."""
 
-    def __init__(self, enable_timing=False, blocking=False, interprocess=False):
+    def __init__(self, enable_timing=False, blocking=False, interprocess=False, external=False):
         self.t = None
 
     def record(self, stream=None):
@@ -401,6 +401,11 @@ class _CpuEvent:
         return (end.t - self.t) * 1000.0
 
 
+def _cpu_stream(device=None, priority=0, **kwargs):
+    """torch.cuda.Stream for the CPU reference run (torch.cpu.Stream takes no device)."""
+    return torch.cpu.Stream(priority=priority)
+
+
 def _cpu_cuda_names():
     """torch.cuda as seen by a CUDA script run as a CPU reference: one device, host RNG, no memory."""
     noop = lambda *a, **k: None  # noqa: E731
@@ -413,15 +418,15 @@ def _cpu_cuda_names():
         # the 'cuda' generator is the CPU's; torch.manual_seed calls torch.cuda.manual_seed_all itself
         manual_seed=seed_cpu, manual_seed_all=seed_cpu, seed=noop, seed_all=noop, _is_in_bad_fork=lambda: False,
         initial_seed=torch.initial_seed, get_rng_state=lambda device=None: torch.get_rng_state(),
-        set_rng_state=lambda state, device=None: torch.set_rng_state(state),
+        set_rng_state=lambda new_state, device=None: torch.set_rng_state(new_state),
         get_rng_state_all=lambda: [torch.get_rng_state()],
-        set_rng_state_all=lambda states: torch.set_rng_state(states[0]),
+        set_rng_state_all=lambda new_states: torch.set_rng_state(new_states[0]),
         memory_allocated=zero, max_memory_allocated=zero, memory_reserved=zero, max_memory_reserved=zero,
         memory_cached=zero, max_memory_cached=zero, reset_peak_memory_stats=noop, reset_max_memory_allocated=noop,
         reset_accumulated_memory_stats=noop, memory_stats=lambda *a, **k: {}, memory_summary=lambda *a, **k: "",
-        get_device_name=lambda *a: "CPU (reference run)", get_device_capability=lambda *a: (0, 0),
+        get_device_name=lambda device=None: "CPU (reference run)", get_device_capability=lambda device=None: (0, 0),
         is_current_stream_capturing=lambda: False, get_arch_list=lambda: [], ipc_collect=noop,
-        Event=_CpuEvent, Stream=torch.cpu.Stream, current_stream=torch.cpu.current_stream,
+        Event=_CpuEvent, Stream=_cpu_stream, current_stream=torch.cpu.current_stream,
         default_stream=torch.cpu.current_stream, stream=torch.cpu.stream,
         default_generators=(torch.default_generator,),
     )  # fmt: skip

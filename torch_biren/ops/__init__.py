@@ -49,6 +49,9 @@ def install():
     _register("fused", {**attention.IMPLS, **_softmax.IMPLS, **_grouped_mm.IMPLS}, "PrivateUse1")
     _register("autograd", {**_rms_norm.AUTOGRAD_IMPLS, **_cross_entropy.AUTOGRAD_IMPLS}, "AutogradPrivateUse1")
     set_kernels(mode())
+    from . import rnn
+
+    rnn.install()  # LSTM/GRU cells and record_stream, which PyTorch has only for CUDA
 
 
 def set_kernels(kind):
