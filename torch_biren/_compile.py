@@ -33,7 +33,12 @@ def install():
         warnings.warn("torch.compile: Inductor has no code generator for biren; the graph runs through "
                       "AOTAutograd without fusion (backend 'aot_eager'): same numerics, each op a biren kernel "
                       "charged as in eager mode", UserWarning, stacklevel=2)
-        return aot_eager(model_, inputs_)
+        compiled = aot_eager(model_, inputs_)
+        if self.config.get("triton.cudagraphs"):  # mode="reduce-overhead": replay as a biren graph
+            from .biren.graphs import reduce_overhead
+
+            return reduce_overhead(compiled)
+        return compiled
 
     __call__._biren = True
     wrapper.__call__ = __call__
