@@ -108,7 +108,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_sim_elapsed_ns", [](int d) { return sim::to_ns(sim::elapsed(d)); });
   m.def("_sim_elapsed_ps", [](int d) { return sim::elapsed(d); });
   m.def("_sim_stream_clock", [](int d, int64_t s) { return sim::to_ns(sim::stream_clock(stream_of(d, s))); });
-  m.def("_sim_synchronize", [](int d) { sim::host_wait_device(d); });
+  m.def("_sim_synchronize", [](int d) { sim::host_wait_device(d, "synchronize()"); });
   m.def("_sim_reset", [](int d) { sim::reset(d); }, py::arg("device") = -1);
   m.def("_sim_set_profiling", &sim::set_profiling);
   m.def("_sim_take_records", [] {
