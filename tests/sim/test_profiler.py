@@ -46,7 +46,7 @@ Total                                                            7   1.65 ms    
 -----------------------------------------------------------------------------------------------------------------------------------------
 Inferred chip numbers (label I): hbm_peak_Bps, mem_efficiency, matrix_flops.bf16, matrix_flops.fp16, matrix_flops.tf32,
 matrix_flops.fp32, matrix_flops.int8, vector_flops, compute_units, matrix_efficiency, attention_efficiency, launch_ns, host_issue_ns,
-capability, fp64_emulation_slowdown""")
+graph_launch_ns, graph_kernel_gap_ns, capability, fp64_emulation_slowdown""")
 
     def test_empty_table(self):
         self.assertExpectedInline(Profile([], [], load_chip("H100")).table(), """\
@@ -57,7 +57,8 @@ Name   Kind  Calls  Total  Avg  %  FLOPs  Bytes  TFLOP/s  GB/s  Bound
 ---------------------------------------------------------------------
 Total            0   0 ns       -      0      0      0.0   0.0
 ---------------------------------------------------------------------
-Inferred chip numbers (label I): matrix_tile, attention_efficiency""")
+Inferred chip numbers (label I): matrix_tile, attention_efficiency,
+graph_kernel_gap_ns""")
 
 
 def test_rows_aggregate_per_op_and_kind():
