@@ -172,8 +172,9 @@ def test_hf_static_cache_decode_step_replays_like_eager():
     g = torch.biren.BirenGraph()
     with torch.biren.graph(g):
         static_logits = step(caches[1], static_tok, static_pos)
-    # transformers' StaticLayer counts tokens on the device (cumulative_length, incremented in place),
-    # so each replay advances it, as a CUDA graph would; warm-up and capture advanced it twice.
+    # transformers' StaticLayer counts tokens on the device (cumulative_length, incremented in place):
+    # each replay advances it, as a CUDA graph would; the capture did not (as on CUDA), the warm-up did.
+    assert all(int(layer.cumulative_length) == 5 for layer in caches[1].layers)
     for layer in caches[1].layers:
         layer.cumulative_length.fill_(4)
     eager_ps, replay_ps = [], []
@@ -200,3 +201,46 @@ def test_hf_static_cache_decode_step_replays_like_eager():
     assert eager_ps[0] >= n * round(chip.host_issue_ns * 1000)
     assert replay_ps[0] <= round(chip.graph_launch_ns * 1000) + n * round(chip.host_issue_ns * 1000) // 2
     print(f"decode step, {n} kernels: eager {eager_ps[0] / 1e6:.3f} us, replay {replay_ps[0] / 1e6:.3f} us")
+
+
+@torch.no_grad()
+def test_compile_reduce_overhead_replays_a_graph():
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 32)).to("biren").eval()
+    compiled = torch.compile(m, mode="reduce-overhead")
+    times = []
+    with pytest.warns(UserWarning, match="aot_eager"):
+        for _ in range(4):  # warm-up, capture, then replays
+            x = torch.randn(4, 32, device="biren")
+            torch.biren.synchronize()
+            t0 = sim.elapsed_ps()
+            y = compiled(x)
+            torch.biren.synchronize()
+            times.append(sim.elapsed_ps() - t0)
+            assert torch.equal(y.cpu(), m(x).cpu())
+    assert times[2] == times[3] < times[0]  # replay < the eager-cost warm-up
+
+
+@torch.no_grad()
+def test_hf_generate_with_static_cache_and_compile_uses_graphs():
+    pytest.importorskip("transformers")
+    from transformers.generation.configuration_utils import CompileConfig
+
+    from torch_biren.adapt import zoo
+
+    model = zoo.build("qwen2").to("biren").eval()
+    prompt = torch.tensor([[5, 17, 42, 99]], device="biren")
+
+    def generate(**kw):
+        torch.biren.synchronize()
+        t0 = sim.elapsed_ps()
+        out = model.generate(prompt, max_new_tokens=8, do_sample=False, cache_implementation="static", **kw)
+        torch.biren.synchronize()
+        return out.cpu(), sim.elapsed_ps() - t0
+
+    eager, eager_ps = generate(disable_compile=True)
+    config = CompileConfig()  # mode="reduce-overhead" by default
+    config._compile_all_devices = True  # transformers auto-compiles only on cuda/xpu/neuron/tpu otherwise
+    generate(compile_config=config)  # compiles, warms up and captures
+    graphed, graphed_ps = generate(compile_config=config)
+    assert torch.equal(graphed, eager) and graphed_ps < eager_ps / 2

@@ -17,7 +17,9 @@ therefore has two halves:
   the host pays graph_launch_ns once instead of host_issue_ns per op, and the kernels run back to
   back on the stream, each its captured time less launch_ns plus graph_kernel_gap_ns (chip file).
 
-Differences from CUDA: ops run during capture as well (captured outputs hold real values at once);
+Differences from CUDA: ops run during capture as well, so memory the capture allocated holds real
+values at once; memory that existed before it is put back as it was at the end of the capture
+(a captured kernel does not run on CUDA, so e.g. a KV cache's position counter does not advance);
 work on any stream of the capturing device joins the capture; `pool` is accepted for parity (the
 memory a graph keeps is the tensors it recorded).
 """
@@ -88,6 +90,31 @@ class _Recorder(TorchDispatchMode):
         super().__init__()
         self.device = device
         self.ops = []
+        self.fresh = set()  # storages the captured work allocated
+        self.saved = {}  # storage pointer -> (storage, its contents before the capture wrote to it)
+
+    def _save_before_write(self, func, args, kwargs):
+        # Captured kernels do not run on CUDA, so a capture leaves memory that existed before it as it
+        # was (a KV cache's position counter, a buffer updated in place); ops here do run, so the old
+        # contents are kept and put back at the end of the capture.
+        schema = func._schema
+        for i, a in enumerate(schema.arguments):
+            if a.alias_info is None or not a.alias_info.is_write:
+                continue
+            t = args[i] if i < len(args) else kwargs.get(a.name)
+            for x in t if isinstance(t, (list, tuple)) else [t]:
+                if _is_biren(x):
+                    st = x.untyped_storage()
+                    ptr = st.data_ptr()
+                    if ptr not in self.fresh and ptr not in self.saved:
+                        with _Mute():
+                            self.saved[ptr] = (st, st.clone())
+
+    def restore(self):
+        with _Mute(), torch.no_grad():
+            for st, old in self.saved.values():
+                st.copy_(old)
+        self.saved.clear()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -99,12 +126,16 @@ class _Recorder(TorchDispatchMode):
                 f"biren:{self.device} is capturing a graph (CUDA: operation not permitted when stream is capturing). "
                 "Give the size explicitly (e.g. torch.nonzero_static) or run it outside the graph."
             )
+        self._save_before_write(func, args, kwargs)
         try:
             out = func(*args, **kwargs)
         except RuntimeError as e:
             if "is capturing a graph" in str(e) and "biren:" in str(e):
                 raise RuntimeError(f"{e}\n(raised by {func} during graph capture)") from None
             raise
+        for t in tree_leaves(out):
+            if _is_biren(t):
+                self.fresh.add(_storage_ptr(t))  # (already-known storages are in saved, not affected)
         if name not in _NO_REPLAY and any(_is_biren(t) for t in tree_leaves((args, kwargs, out))):
             self.ops.append(_Op(func, args, kwargs, out))
         return out
@@ -131,6 +162,7 @@ class BirenGraph:
         self._device = None
         self._recorder = None
         self._pool = None
+        self._written = set()
 
     def capture_begin(self, pool=None, capture_error_mode="global"):
         if capture_error_mode not in ("global", "thread_local", "relaxed"):
@@ -154,12 +186,15 @@ class BirenGraph:
             raise RuntimeError("biren: capture_end() without capture_begin()")
         recorder, self._recorder = self._recorder, None
         recorder.__exit__(None, None, None)
+        self._written = set(recorder.saved)  # memory from before the capture that replays write to
+        recorder.restore()  # muted; the device is still capturing, so nothing is charged either way
         self._id = _C._sim_capture_end(self._device)  # raises if a capture rule was broken
         self._ops = recorder.ops
 
     def _capture_abort(self):
         if self._recorder is not None:
             self._recorder.__exit__(None, None, None)
+            self._recorder.restore()
             self._recorder = None
         _C._sim_capture_abort(self._device)
 
@@ -327,7 +362,8 @@ def reduce_overhead(compiled):
     graph, as Inductor's CUDA graph trees do on CUDA. Per input signature: the first call runs as
     is (warm-up), the second captures, later calls copy the inputs whose memory changed into the
     captured ones and replay. Inputs at the same address on the warm-up and capture calls
-    (parameters, buffers, a static KV cache) are used in place. Outputs are the graph's own tensors,
+    (parameters, buffers, a static KV cache) are used in place; an input the graph updates in place
+    that arrives at a new address is copied in and, after the replay, back out. Outputs are the graph's own tensors,
     overwritten by the next replay (as on CUDA). Calls that record autograd run the compiled graph
     unchanged: training graphs would need forward and backward captured apart."""
     state = {}
@@ -347,12 +383,19 @@ def reduce_overhead(compiled):
             g = BirenGraph()
             with graph(g):
                 outs = compiled(*static)
-            entry = state[key] = (g, static, [s.data_ptr() if isinstance(s, torch.Tensor) else None for s in static], outs)
-        g, static, static_ptrs, outs = entry
-        for a, s, p, sp in zip(args, static, ptrs, static_ptrs):
+            sptrs = [s.data_ptr() if isinstance(s, torch.Tensor) else None for s in static]
+            written = [isinstance(s, torch.Tensor) and s.untyped_storage().data_ptr() in g._written for s in static]
+            entry = state[key] = (g, static, sptrs, written, outs)
+        g, static, static_ptrs, written, outs = entry
+        copied = []
+        for a, s, p, sp, w in zip(args, static, ptrs, static_ptrs, written):
             if isinstance(a, torch.Tensor) and p != sp:
                 s.copy_(a)
+                if w:
+                    copied.append((a, s))
         g.replay()
+        for a, s in copied:  # an input the graph updates in place (e.g. a KV cache) gets the update
+            a.copy_(s)
         return outs
 
     return run
