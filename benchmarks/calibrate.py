@@ -1,22 +1,32 @@
 """Calibrate the device model against a GPU, or check it against published figures without one.
 
-    python benchmarks/calibrate.py               on a CUDA GPU (H100, H200 or A100): time sweeps of
-                                                 GEMM, attention, elementwise and copies with CUDA
-                                                 events and compare them with the model's
-                                                 predictions for that GPU's spec file
-    python benchmarks/calibrate.py --self-check  CPU only, seconds: the GPU spec files reproduce the
-                                                 published efficiency figures, and BR166 its
-                                                 reported bandwidths; nothing is measured
+    python benchmarks/calibrate.py --self-check  (the default) CPU only, seconds: the GPU spec files
+                                                 reproduce the published efficiency figures, and
+                                                 BR166 its reported bandwidths; nothing is measured.
+                                                 Writes results/calibration.{md,json}
+    python benchmarks/calibrate.py --gpu         on an H100, H200 or A100, at most --budget-s (300 s):
+                                                 times GEMMs (square, decode, Qwen/DeepSeek layer
+                                                 shapes), attention, elementwise bandwidth, launch and
+                                                 graph overheads and host copies, compares each with
+                                                 the model for that GPU's spec file and writes the
+                                                 errors, fitted and held-out shapes apart, to
+                                                 results/calibration_gpu.{md,json}. Never in CI.
+    python benchmarks/calibrate.py --dry-run     the --gpu code path on the simulated biren device
+                                                 with tiny shapes (checks the script, measures nothing
+                                                 real); writes to --out (default: a temporary folder)
 
-Both write benchmarks/results/calibration.md and calibration.json. The efficiency tables in the
-spec files are Calculon's A100 tables scaled to the published figures; fitted_tables() derives
-them and the self-check fails when a spec file drifts from the fit.
+The efficiency tables in the spec files are Calculon's A100 tables scaled to the published figures;
+fitted_tables() derives them and the self-check fails when a spec file drifts from the fit. "Fitted"
+shapes below are those the fit uses (the max-achievable-matmul sweep, the FlashAttention benchmark
+at head dim 128); every other shape is held out.
 """
 
 import argparse
 import json
 import statistics
 import sys
+import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -198,7 +208,8 @@ def write_self_check(checks, fits, out=RESULTS):
         "Written by `python benchmarks/calibrate.py --self-check`. **No CUDA GPU was available** "
         "(torch.cuda.is_available() is False), so nothing was measured: the checks below compare the "
         "model with published figures (reference/br1xx-specs.md, published-runs.md) only. Run "
-        "`python benchmarks/calibrate.py` on an H100, H200 or A100 to measure.",
+        "`python benchmarks/calibrate.py --gpu` on an H100, H200 or A100 to measure "
+        "(results/calibration_gpu.md).",
         "",
         "## What was fitted",
         "",
@@ -247,51 +258,229 @@ def write_self_check(checks, fits, out=RESULTS):
 
 # Measuring on a GPU ---------------------------------------------------------------------------------
 
-
-def time_ns(fn, min_ms=20.0, warmup=3):
-    """Steady-state time per call with CUDA events: warm up, then time a loop sized to ~min_ms."""
-    for _ in range(warmup):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    end.synchronize()
-    reps = max(3, min(2000, int(min_ms / max(start.elapsed_time(end), 1e-3))))
-    start.record()
-    for _ in range(reps):
-        fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) / reps * 1e6
+DECODE_TOKENS = (1, 16, 64)
+PREFILL_TOKENS = 4096
+HOST_COPY_BYTES = (2**20, 2**24, 2**28)
+GRAPH_KERNELS = 64  # tiny kernels per captured graph, to see the device-side gap
 
 
-def measure(chip, device="cuda"):
-    """Rows of (family, shape, measured ns, predicted ns)."""
-    rows = []
-    bf16 = torch.bfloat16
-    for m, n, k in gemm_shapes():
-        a, b = torch.randn(m, k, device=device, dtype=bf16), torch.randn(k, n, device=device, dtype=bf16)
-        rows.append(("gemm", f"{m}x{n}x{k}", time_ns(lambda: a @ b), costs.gemm(m, n, k, chip=chip).ns))
-    for b, h, s, d, causal in attention_shapes():
-        q, kk, v = (torch.randn(b, h, s, d, device=device, dtype=bf16, requires_grad=True) for _ in range(3))
-        sdpa = torch.nn.functional.scaled_dot_product_attention
-        grad = torch.randn(b, h, s, d, device=device, dtype=bf16)
-        fwd = time_ns(lambda: sdpa(q, kk, v, is_causal=causal))
-        both = time_ns(lambda: torch.autograd.grad(sdpa(q, kk, v, is_causal=causal), (q, kk, v), grad))
-        shape = f"b{b} h{h} s{s} d{d}{' causal' if causal else ''}"
-        args = (b, h, h, s, s, d, d, "bf16", causal)
-        rows.append(("attention fwd", shape, fwd, costs.attention(*args, chip=chip).ns))
-        rows.append(("attention bwd", shape, both - fwd, costs.attention(*args, backward=True, chip=chip).ns))
-    for numel in elementwise_sizes():
-        for dtype, key in ((torch.float32, "fp32"), (bf16, "bf16")):
-            x, y = torch.randn(numel, device=device, dtype=dtype), torch.randn(numel, device=device, dtype=dtype)
-            out = torch.empty_like(x)
-            rows.append(("add", f"{numel} {key}", time_ns(lambda: torch.add(x, y, out=out)),
-                         costs.elementwise(numel, key, chip).ns))  # fmt: skip
-            rows.append(("copy", f"{numel} {key}", time_ns(lambda: out.copy_(x)),
-                         costs.copy(numel * x.element_size(), "d2d", chip).ns))  # fmt: skip
+def fit_gemm_sizes():
+    """The sides of best_gemm_fraction's sweep: cubes from it are fitted shapes."""
+    return set(range(1024, 16385, 1024))
+
+
+def layer_gemms():
+    """(label, n, k) of the projections of one Qwen2.5-7B and one DeepSeek-V3 layer (zoo.PUBLISHED)."""
+    from torch_biren.adapt.zoo import PUBLISHED
+
+    q = PUBLISHED["Qwen2.5-7B"][1]
+    h, f, hd = q["hidden_size"], q["intermediate_size"], q["hidden_size"] // q["num_attention_heads"]
+    qkv = h + 2 * q["num_key_value_heads"] * hd
+    out = [("qwen2.5-7b qkv", qkv, h), ("qwen2.5-7b o", h, h), ("qwen2.5-7b gate_up", 2 * f, h),
+           ("qwen2.5-7b down", h, f)]  # fmt: skip
+    d = PUBLISHED["DeepSeek-V3-671B"][1]
+    h, heads = d["hidden_size"], d["num_attention_heads"]
+    qk = d["qk_nope_head_dim"] + d["qk_rope_head_dim"]
+    out += [("deepseek-v3 q_a", d["q_lora_rank"], h), ("deepseek-v3 q_b", heads * qk, d["q_lora_rank"]),
+            ("deepseek-v3 kv_a", d["kv_lora_rank"] + d["qk_rope_head_dim"], h),
+            ("deepseek-v3 kv_b", heads * (d["qk_nope_head_dim"] + d["v_head_dim"]), d["kv_lora_rank"]),
+            ("deepseek-v3 o", h, heads * d["v_head_dim"]), ("deepseek-v3 expert gate_up", 2 * d["moe_intermediate_size"], h),
+            ("deepseek-v3 expert down", h, d["moe_intermediate_size"]), ("deepseek-v3 dense down", h, d["intermediate_size"])]  # fmt: skip
+    return out
+
+
+def gpu_gemm_shapes(tiny=False):
+    """(label, m, n, k, split)."""
+    if tiny:
+        return [("square", 64, 64, 64, "held-out"), ("decode", 1, 96, 64, "held-out")]
+    fit = fit_gemm_sizes()
+    rows = [("square", s, s, s, "fitted" if s in fit else "held-out")
+            for s in (256, 512, 1024, 2048, 3072, 4096, 6144, 8192, 12288, 16384)]  # fmt: skip
+    for label, n, k in layer_gemms():
+        rows += [(f"{label} decode", m, n, k, "held-out") for m in DECODE_TOKENS]
+        rows.append((f"{label} prefill", PREFILL_TOKENS, n, k, "held-out"))
     return rows
+
+
+def gpu_attention_shapes(tiny=False):
+    """(label, b, h_q, h_kv, lq, lk, d, causal, split): the FlashAttention benchmark (16k tokens; head
+    dim 128 fitted, 64 held out) and GQA decode against a 4k cache (Qwen2.5-7B heads)."""
+    if tiny:
+        return [("tiny", 1, 2, 2, 16, 16, 16, True, "held-out")]
+    rows = [("fa-bench", b, h, h, s, s, d, causal, "fitted" if d == 128 else "held-out")
+            for b, h, s, d, causal in attention_shapes()]  # fmt: skip
+    rows += [("gqa decode", b, 28, 4, 1, 4096, 128, False, "held-out") for b in (1, 16, 64)]
+    return rows
+
+
+class Clock:
+    """Device timing through the device module's events (torch.cuda, or torch.biren's simulated
+    ones for --dry-run), with a deadline: past it, remaining measurements are skipped."""
+
+    def __init__(self, device, budget_s, min_ms, max_reps):
+        self.device, self.dm = torch.device(device), torch.get_device_module(device)
+        self.deadline = time.monotonic() + budget_s
+        self.min_ms, self.max_reps = min_ms, max_reps
+        self.skipped = []
+
+    def out_of_time(self, what):
+        if time.monotonic() < self.deadline:
+            return False
+        self.skipped.append(what)
+        return True
+
+    def device_ns(self, fn, warmup=2):
+        """Steady-state device time per call: warm up, then time a loop sized to ~min_ms."""
+        for _ in range(warmup):
+            fn()
+        start, end = self.dm.Event(enable_timing=True), self.dm.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        reps = max(3, min(self.max_reps, int(self.min_ms / max(start.elapsed_time(end), 1e-3))))
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / reps * 1e6
+
+    def host_ns(self, fn, reps):
+        """Host (wall) time per call of fn, which only issues work; the device is joined after."""
+        self.dm.synchronize()
+        t0 = time.perf_counter_ns()
+        for _ in range(reps):
+            fn()
+        t1 = time.perf_counter_ns()
+        self.dm.synchronize()
+        return (t1 - t0) / reps
+
+
+def measure_gpu(chip, clock, tiny=False):
+    """Rows of dicts: family, shape, split, measured_ns, predicted_ns."""
+    rows, dev, bf16 = [], clock.device, torch.bfloat16
+
+    def add(family, shape, split, measured, predicted):
+        rows.append({"family": family, "shape": shape, "split": split, "measured_ns": measured,
+                     "predicted_ns": predicted})  # fmt: skip
+
+    for label, m, n, k, split in gpu_gemm_shapes(tiny):
+        if clock.out_of_time(f"gemm {m}x{n}x{k}"):
+            continue
+        a, b = torch.randn(m, k, device=dev, dtype=bf16), torch.randn(k, n, device=dev, dtype=bf16)
+        add("gemm", f"{label} {m}x{n}x{k}", split, clock.device_ns(lambda: a @ b), costs.gemm(m, n, k, chip=chip).ns)
+        del a, b
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    for label, b, hq, hkv, lq, lk, d, causal, split in gpu_attention_shapes(tiny):
+        shape = f"{label} b{b} hq{hq} hkv{hkv} q{lq} k{lk} d{d}{' causal' if causal else ''}"
+        if clock.out_of_time(f"attention {shape}"):
+            continue
+        q = torch.randn(b, hq, lq, d, device=dev, dtype=bf16, requires_grad=lq > 1)
+        kk, v = (torch.randn(b, hkv, lk, d, device=dev, dtype=bf16, requires_grad=lq > 1) for _ in range(2))
+        gqa = hq != hkv
+        fwd = clock.device_ns(lambda: sdpa(q, kk, v, is_causal=causal, enable_gqa=gqa))
+        args = (b, hq, hkv, lq, lk, d, d, "bf16", causal)
+        add("attention fwd", shape, split, fwd, costs.attention(*args, chip=chip).ns)
+        if lq > 1:  # decode has no backward
+            grad = torch.randn(b, hq, lq, d, device=dev, dtype=bf16)
+            both = clock.device_ns(
+                lambda: torch.autograd.grad(sdpa(q, kk, v, is_causal=causal, enable_gqa=gqa), (q, kk, v), grad))
+            add("attention bwd", shape, split, both - fwd, costs.attention(*args, backward=True, chip=chip).ns)
+    for numel in (2**12, 2**16) if tiny else elementwise_sizes():
+        for dtype, key in ((torch.float32, "fp32"), (bf16, "bf16")):
+            if clock.out_of_time(f"elementwise {numel} {key}"):
+                continue
+            x, y = torch.randn(numel, device=dev, dtype=dtype), torch.randn(numel, device=dev, dtype=dtype)
+            out = torch.empty_like(x)
+            add("add", f"{numel} {key}", "held-out", clock.device_ns(lambda: torch.add(x, y, out=out)),
+                costs.elementwise(numel, key, chip).ns)  # fmt: skip
+            add("copy d2d", f"{numel} {key}", "held-out", clock.device_ns(lambda: out.copy_(x)),
+                costs.copy(numel * x.element_size(), "d2d", chip).ns)  # fmt: skip
+    rows += measure_overheads(chip, clock, tiny)
+    for nbytes in (2**16,) if tiny else HOST_COPY_BYTES:
+        if clock.out_of_time(f"host copy {nbytes}"):
+            continue
+        host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+        devbuf = torch.empty(nbytes, dtype=torch.uint8, device=dev)
+        add("copy h2d (pinned)", f"{nbytes} B", "held-out",
+            clock.device_ns(lambda: devbuf.copy_(host, non_blocking=True)), costs.copy(nbytes, "h2d", chip).ns)
+        add("copy d2h (pinned)", f"{nbytes} B", "held-out",
+            clock.device_ns(lambda: host.copy_(devbuf, non_blocking=True)), costs.copy(nbytes, "d2h", chip).ns)
+    return rows
+
+
+def measure_overheads(chip, clock, tiny=False):
+    """Launch-bound regimes: one-element kernels back to back on the device (launch_ns), the host's
+    time to issue an eager op (host_issue_ns), and a captured graph of tiny kernels: the host's time
+    to launch it (graph_launch_ns) and the device time per kernel inside it (graph_kernel_gap_ns)."""
+    rows = []
+    if clock.out_of_time("overheads"):
+        return rows
+    dev, dm = clock.device, clock.dm
+    x = torch.zeros(1, device=dev)
+    reps = 20 if tiny else 2000
+    row = dict(split="held-out")
+    rows.append({**row, "family": "launch", "shape": "1-element add, device time per kernel",
+                 "measured_ns": clock.device_ns(lambda: x.add_(1)), "predicted_ns": costs.generic(1, 8, chip).ns})
+    rows.append({**row, "family": "host issue", "shape": "1-element add, host time per eager op",
+                 "measured_ns": clock.host_ns(lambda: x.add_(1), reps), "predicted_ns": chip.host_issue_ns})
+    n = 8 if tiny else GRAPH_KERNELS
+    g, side = dm.CUDAGraph() if hasattr(dm, "CUDAGraph") else dm.BirenGraph(), dm.Stream()
+    side.wait_stream(dm.current_stream())
+    with dm.stream(side):  # warm-up off the default stream, as graph capture wants
+        for _ in range(n):
+            x.add_(1)
+    dm.current_stream().wait_stream(side)
+    with dm.graph(g):
+        for _ in range(n):
+            x.add_(1)
+    rows.append({**row, "family": "graph launch", "shape": f"host time per replay of {n} tiny kernels",
+                 "measured_ns": clock.host_ns(g.replay, reps // 10 or 1), "predicted_ns": chip.graph_launch_ns})
+    kernel = costs.generic(1, 8, chip).ns - chip.launch_ns + chip.graph_kernel_gap_ns
+    rows.append({**row, "family": "graph kernel", "shape": f"device time per kernel in a graph of {n}",
+                 "measured_ns": clock.device_ns(g.replay) / n, "predicted_ns": kernel})
+    return rows
+
+
+def write_gpu(gpu, chip, rows, clock, wall_s, out=RESULTS, dry_run=False):
+    out.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        r["error"] = (r["predicted_ns"] - r["measured_ns"]) / r["measured_ns"] if r["measured_ns"] > 0 else None
+    summary = {}
+    for r in rows:
+        if r["error"] is not None:
+            summary.setdefault(r["split"], {}).setdefault(r["family"], []).append(abs(r["error"]))
+    medians = {split: {fam: statistics.median(v) for fam, v in fams.items()} for split, fams in summary.items()}
+    overall = {split: statistics.median([e for v in fams.values() for e in v]) for split, fams in summary.items()}
+    how = ("`python benchmarks/calibrate.py --dry-run`: the GPU code path on the simulated biren device with "
+           "tiny shapes. **Nothing real was measured**; this only checks the script.") if dry_run else (
+           "`python benchmarks/calibrate.py --gpu`")  # fmt: skip
+    lines = [
+        "# Device-model calibration on a GPU", "",
+        f"Measured on **{gpu}** against the model's spec **{chip.name}** ({how}; torch {torch.__version__}; "
+        f"{wall_s:.0f} s). Device times per call from events after warm-up; host times from the wall clock. "
+        "Error = (predicted - measured) / measured. Fitted shapes are those the efficiency tables were fitted "
+        "on; held-out shapes were not used in any fit.", "",
+    ]  # fmt: skip
+    if clock.skipped:
+        lines += [f"Out of time budget, skipped: {', '.join(clock.skipped)}.", ""]
+    for split in ("fitted", "held-out"):
+        if split not in medians:
+            continue
+        lines += [f"## {split} shapes", "", "| family | rows | median abs error |", "|---|---|---|"]
+        lines += [f"| {fam} | {len(summary[split][fam])} | {e:.1%} |" for fam, e in medians[split].items()]
+        lines += [f"| all | {sum(map(len, summary[split].values()))} | {overall[split]:.1%} |", ""]
+    lines += ["## Rows", "", "| family | shape | split | measured us | predicted us | error |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['family']} | {r['shape']} | {r['split']} | {r['measured_ns'] / 1e3:.2f} | "
+              f"{r['predicted_ns'] / 1e3:.2f} | {r['error']:+.1%} |" if r["error"] is not None else
+              f"| {r['family']} | {r['shape']} | {r['split']} | {r['measured_ns'] / 1e3:.2f} | "
+              f"{r['predicted_ns'] / 1e3:.2f} | - |" for r in rows]  # fmt: skip
+    (out / "calibration_gpu.md").write_text("\n".join(lines) + "\n")
+    payload = {"gpu": gpu, "chip": chip.name, "dry_run": dry_run, "wall_s": wall_s, "skipped": clock.skipped,
+               "median_abs_error": medians, "overall_median_abs_error": overall, "rows": rows}  # fmt: skip
+    (out / "calibration_gpu.json").write_text(json.dumps(payload, indent=1) + "\n")
+    return medians, overall
 
 
 def detect_chip(name):
@@ -301,59 +490,54 @@ def detect_chip(name):
     raise SystemExit(f"no spec file for GPU {name!r}; known: H100, H200, A100")
 
 
-def write_measured(gpu, chip, rows, out=RESULTS):
-    out.mkdir(parents=True, exist_ok=True)
-    errors = {}
-    for fam, _, meas, pred in rows:
-        errors.setdefault(fam, []).append((pred - meas) / meas)
-    medians = {fam: statistics.median(abs(e) for e in errs) for fam, errs in errors.items()}
-    overall = statistics.median(abs((p - m) / m) for _, _, m, p in rows)
-    best = max(costs.gemm(*map(int, s.split("x")), chip=chip).flops / m * 1e9 for f, s, m, _ in rows if f == "gemm")
-    lines = [
-        "# Device-model calibration",
-        "",
-        f"Measured on **{gpu}** against the model's spec **{chip.name}** (`python benchmarks/calibrate.py`; "
-        f"torch {torch.__version__}). Times are per call with CUDA events after warm-up; the model includes "
-        "its launch overhead. Error = (predicted - measured) / measured.",
-        "",
-        "| family | median abs error |",
-        "|---|---|",
-    ]
-    lines += [f"| {fam} | {medians[fam]:.1%} |" for fam in medians]
-    lines += [f"| all | {overall:.1%} |", "",
-              f"Best measured BF16 GEMM: {best / 1e12:.1f} TFLOP/s = {best / chip.matrix_flops('bf16'):.1%} of peak.",
-              "", "| family | shape | measured us | predicted us | error |", "|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {f} | {s} | {m / 1e3:.1f} | {p / 1e3:.1f} | {(p - m) / m:+.1%} |" for f, s, m, p in rows]
-    (out / "calibration.md").write_text("\n".join(lines) + "\n")
-    payload = {"gpu": gpu, "chip": chip.name, "median_abs_error": medians, "overall_median_abs_error": overall,
-               "rows": [{"family": f, "shape": s, "measured_ns": m, "predicted_ns": p} for f, s, m, p in rows]}  # fmt: skip
-    (out / "calibration.json").write_text(json.dumps(payload, indent=1) + "\n")
-    return medians, overall
+def run_gpu(out, budget_s, dry_run=False):
+    t0 = time.monotonic()
+    if dry_run:
+        import torch_biren  # noqa: F401  (registers the device)
+        from torch_biren.sim import current_chip
+
+        gpu, chip = "simulated biren device (dry run)", current_chip()
+        clock = Clock("biren", budget_s, min_ms=0.0, max_reps=3)
+    else:
+        if not torch.cuda.is_available():
+            print("calibrate.py --gpu: no CUDA GPU is available (torch.cuda.is_available() is False); "
+                  "run --self-check instead", file=sys.stderr)  # fmt: skip
+            return 2
+        gpu = torch.cuda.get_device_name()
+        chip = load_chip(detect_chip(gpu))
+        clock = Clock("cuda", budget_s, min_ms=10.0, max_reps=2000)
+    rows = measure_gpu(chip, clock, tiny=dry_run)
+    medians, overall = write_gpu(gpu, chip, rows, clock, time.monotonic() - t0, out, dry_run)
+    for r in rows:
+        err = f"{r['error']:+7.1%}" if r["error"] is not None else "      -"
+        print(f"{r['family']:<18} {r['shape']:<52} {r['split']:<8} measured {r['measured_ns'] / 1e3:10.2f} us  "
+              f"predicted {r['predicted_ns'] / 1e3:10.2f} us  {err}")  # fmt: skip
+    for split, fams in medians.items():
+        print(f"{split}: median abs error", {k: f"{v:.1%}" for k, v in fams.items()}, f"all {overall[split]:.1%}")
+    if clock.skipped:
+        print("skipped (time budget):", ", ".join(clock.skipped))
+    print("wrote", out / "calibration_gpu.md")
+    return 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--self-check", action="store_true", help="CPU only: check the spec files against published figures")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--self-check", action="store_true", help="CPU only (the default): spec files against published figures")
+    mode.add_argument("--gpu", action="store_true", help="measure on the CUDA GPU and compare with the model")
+    mode.add_argument("--dry-run", action="store_true", help="the --gpu code path on the simulated device, tiny shapes")
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
+    parser.add_argument("--budget-s", type=float, default=300.0, help="time budget of --gpu measurements")
     args = parser.parse_args(argv)
-    if args.self_check or not torch.cuda.is_available():
-        if not args.self_check:
-            print("no CUDA GPU: running the self-check instead")
-        checks, fits = self_check()
-        width = max(len(c.name) for c in checks)
-        for c in checks:
-            print(f"{'ok ' if c.ok else 'BAD'} {c.name:<{width}}  {c.value:>12}  (expected {c.target})")
-        write_self_check(checks, fits, args.out)
-        return 0 if all(c.ok for c in checks) else 1
-    gpu = torch.cuda.get_device_name()
-    chip = load_chip(detect_chip(gpu))
-    rows = measure(chip)
-    medians, overall = write_measured(gpu, chip, rows, args.out)
-    for fam, shape, meas, pred in rows:
-        print(f"{fam:<14} {shape:<24} measured {meas / 1e3:10.1f} us  predicted {pred / 1e3:10.1f} us  "
-              f"{(pred - meas) / meas:+7.1%}")  # fmt: skip
-    print("median abs error:", {k: f"{v:.1%}" for k, v in medians.items()}, f"all {overall:.1%}")
-    return 0
+    if args.gpu or args.dry_run:
+        out = args.out or (Path(tempfile.mkdtemp(prefix="calibrate-dry-")) if args.dry_run else RESULTS)
+        return run_gpu(out, args.budget_s, dry_run=args.dry_run)
+    checks, fits = self_check()
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{'ok ' if c.ok else 'BAD'} {c.name:<{width}}  {c.value:>12}  (expected {c.target})")
+    write_self_check(checks, fits, args.out or RESULTS)
+    return 0 if all(c.ok for c in checks) else 1
 
 
 if __name__ == "__main__":

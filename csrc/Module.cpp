@@ -54,6 +54,8 @@ void set_params(const py::dict& d) {
   p.host_link_Bps = d["host_link_Bps"].cast<double>();
   p.card_link_Bps = d["card_link_Bps"].cast<double>();
   p.fp64_slowdown = d["fp64_slowdown"].cast<double>();
+  p.graph_launch_ns = d["graph_launch_ns"].cast<double>();
+  p.graph_kernel_gap_ns = d["graph_kernel_gap_ns"].cast<double>();
   for (auto row : d["mem_eff_table"]) {
     auto pair = row.cast<std::pair<double, double>>();
     p.mem_eff.push_back(pair);
@@ -194,11 +196,13 @@ PYBIND11_MODULE(_C, m) {
     sim::charge(current_stream(device), name, k, sim::Cost{flops, bytes, ns, parse_bound(bound)});
     record_op(name, k);
   });
-  m.def("_sim_elapsed_ns", [](int d) { return sim::elapsed_ns(d); });
-  m.def("_sim_stream_clock", [](int d, int64_t s) { return sim::stream_clock(stream_of(d, s)); });
+  // Clocks are integer picoseconds; the _ns readers convert once (subtract _ps values for exact differences).
+  m.def("_sim_elapsed_ns", [](int d) { return sim::to_ns(sim::elapsed(d)); });
+  m.def("_sim_elapsed_ps", [](int d) { return sim::elapsed(d); });
+  m.def("_sim_stream_clock", [](int d, int64_t s) { return sim::to_ns(sim::stream_clock(stream_of(d, s))); });
   m.def("_sim_synchronize", [](int d) {
     check_device_index(d);
-    sim::host_wait_device(d);
+    sim::host_wait_device(d, "synchronize()");
   });
   m.def("_sim_reset", [](int d) { sim::reset(d); }, py::arg("device") = -1);
   // Recording of the timeline's records, shared with torch.profiler's activity profiler.
@@ -208,11 +212,22 @@ PYBIND11_MODULE(_C, m) {
     auto rec = sim::end_recording(mark);
     py::list records, ranges;
     for (auto& r : rec.records)
-      records.append(py::make_tuple(r.name, sim::kind_name(r.kind), (int)r.device, r.stream, r.start_ns, r.dur_ns,
-                                    r.flops, r.bytes, sim::bound_name(r.bound)));
-    for (auto& r : rec.ranges) ranges.append(py::make_tuple(r.name, (int)r.device, r.start_ns, r.end_ns));
+      records.append(py::make_tuple(r.name, sim::kind_name(r.kind), (int)r.device, r.stream, sim::to_ns(r.start),
+                                    sim::to_ns(r.dur), r.flops, r.bytes, sim::bound_name(r.bound)));
+    for (auto& r : rec.ranges)
+      ranges.append(py::make_tuple(r.name, (int)r.device, sim::to_ns(r.start), sim::to_ns(r.end)));
     return py::make_tuple(records, ranges);
   });
+
+  // Graphs (torch_biren/biren/graphs.py)
+  m.def("_sim_capture_begin", [](int d, int64_t s) { sim::capture_begin(stream_of(d, s)); });
+  m.def("_sim_capture_end", [](int d) { return sim::capture_end(d); });
+  m.def("_sim_capture_abort", [](int d) { sim::capture_abort(d); });
+  m.def("_sim_capturing", [](int d) { return sim::capturing(d); });
+  m.def("_sim_graph_launch", [](int d, int64_t s, int64_t g) { sim::graph_launch(stream_of(d, s), g); });
+  m.def("_sim_graph_size", &sim::graph_size);
+  m.def("_sim_graph_free", &sim::graph_free);
+  m.def("_sim_set_muted", &sim::set_muted);
 
   // Fallback policy, op statistics, modelled ops
   m.def("_set_fallback_policy", [](const std::string& p) {

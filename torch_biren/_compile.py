@@ -1,7 +1,8 @@
 """torch.compile on biren. Inductor generates code for CUDA and the CPU only; for graphs whose
 inputs live on biren its default backend hands over to AOTAutograd without fusion ("aot_eager"):
 Dynamo still captures the graph, and each op runs as a biren kernel, charged as in eager mode.
-Other backends, and graphs on other devices, are untouched."""
+With mode="reduce-overhead", inference calls replay as biren graphs (biren/graphs.py reduce_overhead),
+as CUDA graph trees do on CUDA. Other backends, and graphs on other devices, are untouched."""
 
 import functools
 import warnings
@@ -33,10 +34,17 @@ def install():
             return original(self, model_, inputs_, **kwargs)
         from torch._dynamo.backends.debugging import aot_eager
 
+        graphs = self.config.get("triton.cudagraphs", False)  # mode="reduce-overhead"
         warnings.warn("torch.compile: Inductor has no code generator for biren; the graph runs through "
                       "AOTAutograd without fusion (backend 'aot_eager'): same numerics, each op a biren kernel "
-                      "charged as in eager mode", UserWarning, stacklevel=2)
-        return aot_eager(model_, inputs_)
+                      + ("replayed as a biren graph (torch.biren.graph) in inference" if graphs else
+                         "charged as in eager mode"), UserWarning, stacklevel=2)  # fmt: skip
+        compiled = aot_eager(model_, inputs_)
+        if graphs:
+            from .biren.graphs import reduce_overhead
+
+            return reduce_overhead(compiled)
+        return compiled
 
     __call__._biren = True
     wrapper.__call__ = __call__

@@ -80,7 +80,7 @@ void copy_between(const at::Tensor& dst, const at::Tensor& src, bool non_blockin
     auto stream = current_stream(src.device().index());
     sim::charge(stream, "Memcpy DtoH", sim::Kind::Copy, sim::link_cost(nbytes(src), p.host_link_Bps));
     record_op("Memcpy DtoH", sim::Kind::Copy);
-    if (!non_blocking) sim::host_wait(stream);
+    if (!non_blocking) sim::host_wait(stream, "a blocking copy to the host (.cpu(), .to('cpu'), .numpy(), printing a tensor)");
   }
 }
 
@@ -105,7 +105,7 @@ at::Scalar _local_scalar_dense(const at::Tensor& self) {
   auto stream = current_stream(self.device().index());
   sim::charge(stream, "Memcpy DtoH", sim::Kind::Copy, sim::link_cost(self.element_size(), sim::params().host_link_Bps));
   record_op("Memcpy DtoH", sim::Kind::Copy);
-  sim::host_wait(stream);
+  sim::host_wait(stream, "reading a device value on the host (.item(), .tolist(), bool()/int()/float() of a tensor)");
   return at::_local_scalar_dense(cpu_view(self));
 }
 

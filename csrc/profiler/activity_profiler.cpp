@@ -58,8 +58,8 @@ class Session final : public libkineto::IActivityProfilerSession {
     buffer_ = std::make_unique<libkineto::CpuTraceBuffer>();
     buffer_->span = libkineto::TraceSpan(wall_start_ns_, wall_end_ns_, "biren (simulated)");
     for (const auto& r : recorded_.records) {
-      double origin = r.device < static_cast<c10::DeviceIndex>(mark_.device_now_ns.size())
-                          ? mark_.device_now_ns[r.device] : 0.0;
+      sim::Tick origin = r.device < static_cast<c10::DeviceIndex>(mark_.device_now.size())
+                             ? mark_.device_now[r.device] : 0;
       auto type = r.kind == sim::Kind::Copy ? ActivityType::GPU_MEMCPY : ActivityType::CONCURRENT_KERNEL;
       // Kernels are named "<kind>: <op>" so that key_averages() tells them from the CPU op that issued
       // them (as CUDA's kernel names differ from their ops'); copies keep CUDA's names (Memcpy HtoD).
@@ -67,8 +67,8 @@ class Session final : public libkineto::IActivityProfilerSession {
       buffer_->emplace_activity(buffer_->span, type, kernel ? std::string(sim::kind_name(r.kind)) + ": " + r.name : r.name);
       auto& a = *buffer_->activities.back();
       // Ends are rounded, not durations, so that consecutive kernels tile the track without gaps.
-      a.startTime = wall_start_ns_ + std::llround(r.start_ns - origin);
-      a.endTime = wall_start_ns_ + std::llround(r.start_ns + r.dur_ns - origin);
+      a.startTime = wall_start_ns_ + std::llround(sim::to_ns(r.start - origin));
+      a.endTime = wall_start_ns_ + std::llround(sim::to_ns(r.start + r.dur - origin));
       a.device = r.device;
       a.resource = static_cast<int32_t>(r.stream);
       a.threadId = static_cast<int32_t>(r.stream);
@@ -81,7 +81,7 @@ class Session final : public libkineto::IActivityProfilerSession {
       a.addMetadataQuoted("bound", sim::bound_name(r.bound));
       a.addMetadata("flops", r.flops);
       a.addMetadata("bytes", r.bytes);
-      a.addMetadata("simulated duration ns", r.dur_ns);
+      a.addMetadata("simulated duration ns", sim::to_ns(r.dur));
       streams_.insert({r.device, r.stream});
       a.log(logger);
     }

@@ -16,7 +16,7 @@ namespace {
 struct Event {
   c10::DeviceIndex device;
   bool timing;
-  double time_ns;
+  sim::Tick time;
 };
 
 }  // namespace
@@ -62,16 +62,16 @@ void GuardImpl::record(void** event, const c10::Stream& stream, const c10::Devic
               static_cast<int>(device_index), " does not match recording stream's device index ",
               static_cast<int>(stream.device_index()), ".");
   if (*event == nullptr)
-    *event = new Event{stream.device_index(), flag == c10::EventFlag::BACKEND_DEFAULT, 0.0};
+    *event = new Event{stream.device_index(), flag == c10::EventFlag::BACKEND_DEFAULT, 0};
   auto* e = static_cast<Event*>(*event);
   TORCH_CHECK(e->device == stream.device_index(), "Event recorded on biren:", static_cast<int>(e->device),
               " cannot be recorded on a stream of biren:", static_cast<int>(stream.device_index()));
-  e->time_ns = sim::stream_clock(stream);
+  e->time = sim::stream_clock(stream);
 }
 
 void GuardImpl::block(void* event, const c10::Stream& stream) const {
   if (event == nullptr) return;
-  sim::stream_wait_until(stream, static_cast<Event*>(event)->time_ns);
+  sim::stream_wait_until(stream, static_cast<Event*>(event)->time);
 }
 
 bool GuardImpl::queryEvent(void*) const { return true; }
@@ -83,7 +83,7 @@ void GuardImpl::destroyEvent(void* event, const c10::DeviceIndex) const noexcept
 void GuardImpl::synchronizeEvent(void* event) const {
   if (event == nullptr) return;
   auto* e = static_cast<Event*>(event);
-  sim::host_wait_until(e->device, e->time_ns);
+  sim::host_wait_until(e->device, e->time, "Event.synchronize()");
 }
 
 double GuardImpl::elapsedTime(void* event1, void* event2, const c10::DeviceIndex) const {
@@ -92,15 +92,15 @@ double GuardImpl::elapsedTime(void* event1, void* event2, const c10::DeviceIndex
   auto* b = static_cast<Event*>(event2);
   TORCH_CHECK(a->timing && b->timing,
               "Both events must be created with argument 'enable_timing=True'.");
-  return (b->time_ns - a->time_ns) / 1e6;
+  return static_cast<double>(b->time - a->time) / (sim::kTicksPerNs * 1e6);  // exact difference, one rounding
 }
 
 bool GuardImpl::queryStream(const c10::Stream&) const { return true; }
-void GuardImpl::synchronizeStream(const c10::Stream& stream) const { sim::host_wait(stream); }
+void GuardImpl::synchronizeStream(const c10::Stream& stream) const { sim::host_wait(stream, "Stream.synchronize()"); }
 void GuardImpl::synchronizeDevice(const c10::DeviceIndex device_index) const {
   auto d = device_index < 0 ? current_device() : device_index;
   check_device_index(d);
-  sim::host_wait_device(d);
+  sim::host_wait_device(d, "synchronize()");
 }
 
 C10_REGISTER_GUARD_IMPL(PrivateUse1, GuardImpl);

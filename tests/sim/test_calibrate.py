@@ -31,3 +31,31 @@ def test_gpu_detection(calibrate):
     assert calibrate.detect_chip("NVIDIA A100-SXM4-80GB") == "A100"
     with pytest.raises(SystemExit, match="no spec file"):
         calibrate.detect_chip("Tesla T4")
+
+
+def test_gpu_sweep_separates_fitted_and_held_out_shapes(calibrate):
+    gemms = calibrate.gpu_gemm_shapes()
+    assert {s for *_, s in gemms} == {"fitted", "held-out"}
+    assert all(split == "fitted" for label, m, n, k, split in gemms if m == n == k == 4096)
+    assert any(m == 1 and "deepseek-v3" in label for label, m, *_ in gemms)  # decode, DeepSeek shapes
+    assert any("qwen2.5-7b" in label and m == calibrate.PREFILL_TOKENS for label, m, *_ in gemms)
+    attn = calibrate.gpu_attention_shapes()
+    assert {r[-1] for r in attn} == {"fitted", "held-out"} and any(r[4] == 1 for r in attn)  # decode: one query
+
+
+def test_gpu_mode_without_a_gpu_says_so(calibrate, tmp_path, capsys):
+    if calibrate.torch.cuda.is_available():
+        pytest.skip("a GPU is present; --gpu would measure (never in CI)")
+    assert calibrate.main(["--gpu", "--out", str(tmp_path)]) == 2
+    assert "no CUDA GPU is available" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_dry_run_exercises_the_gpu_path_on_the_simulated_device(calibrate, tmp_path):
+    assert calibrate.main(["--dry-run", "--out", str(tmp_path)]) == 0
+    assert "Nothing real was measured" in (tmp_path / "calibration_gpu.md").read_text()
+    result = json.loads((tmp_path / "calibration_gpu.json").read_text())
+    assert result["dry_run"] and not result["skipped"]
+    families = {r["family"] for r in result["rows"]}
+    assert {"gemm", "attention fwd", "add", "launch", "host issue", "graph launch", "graph kernel",
+            "copy h2d (pinned)"} <= families  # fmt: skip

@@ -145,7 +145,8 @@ def test_a_refused_chip_is_rolled_back():
 def test_timeline_params():
     p = load_chip("BR166").timeline_params()
     assert set(p) == {"launch_ns", "host_issue_ns", "mem_bw_Bps", "vector_flops", "mem_eff_table",
-                      "host_link_Bps", "card_link_Bps", "fp64_slowdown"}  # fmt: skip
+                      "host_link_Bps", "card_link_Bps", "fp64_slowdown", "graph_launch_ns",
+                      "graph_kernel_gap_ns"}  # fmt: skip
     assert p["mem_eff_table"] == [[1e8, 0.91], [1e7, 0.75], [1e6, 0.6], [0.0, 0.3]]
     assert p["mem_bw_Bps"] == 1640e9 and p["launch_ns"] == 5000 and p["host_issue_ns"] == 20000
     assert p["card_link_Bps"] == 8 * 32e9 and p["host_link_Bps"] == 64e9 and p["fp64_slowdown"] == 20

@@ -57,7 +57,8 @@ Name   Kind  Calls  Total  Avg  %  FLOPs  Bytes  TFLOP/s  GB/s  Bound
 ---------------------------------------------------------------------
 Total            0   0 ns       -      0      0      0.0   0.0
 ---------------------------------------------------------------------
-Inferred chip numbers (label I): matrix_tile, attention_efficiency""")
+Inferred chip numbers (label I): matrix_tile, attention_efficiency,
+graph_kernel_gap_ns""")
 
 
 def test_rows_aggregate_per_op_and_kind():

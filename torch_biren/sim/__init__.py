@@ -14,7 +14,7 @@ from .chip import (
     set_chip,
     use_chip,
 )
-from .clock import elapsed_ms, elapsed_ns, reset
+from .clock import elapsed_ms, elapsed_ns, elapsed_ps, reset
 from .costs import Cost, attention, copy, elementwise, gemm, generic, link, reduction
 from .profiler import Profile, profile
 from .registry import TensorSpec, cost_of, cost_tuple, has_cost, modelled_ops, register
@@ -23,6 +23,6 @@ __all__ = [
     "Chip", "ChipSpecError", "available_chips", "current_chip", "load_chip", "on_chip_change",
     "remove_chip_listener", "set_chip", "use_chip",
     "Cost", "attention", "copy", "elementwise", "gemm", "generic", "link", "reduction",
-    "Profile", "profile", "elapsed_ms", "elapsed_ns", "reset",
+    "Profile", "profile", "elapsed_ms", "elapsed_ns", "elapsed_ps", "reset",
     "TensorSpec", "cost_of", "cost_tuple", "has_cost", "modelled_ops", "register",
 ]  # fmt: skip

@@ -42,7 +42,7 @@ _REQUIRED = (
     "dies", "memory_bytes", "hbm_peak_Bps", "mem_efficiency", "matrix_flops", "vector_flops",
     "fp64_vector_flops", "compute_units", "matrix_tile", "matrix_efficiency", "attention_efficiency",
     "l2_bytes", "clock_hz", "host_link_Bps", "card_links", "card_link_Bps", "die_link_Bps",
-    "launch_ns", "host_issue_ns", "svi_partitions", "warp_size", "capability",
+    "launch_ns", "host_issue_ns", "graph_launch_ns", "graph_kernel_gap_ns", "svi_partitions", "warp_size", "capability",
 )  # fmt: skip
 _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "die_link_Bps"}
 # collective_efficiency: the fraction of card-link bandwidth collectives reach (sim/collectives.py);
@@ -333,6 +333,16 @@ class Chip:
         return float(self._v("host_issue_ns"))
 
     @property
+    def graph_launch_ns(self):
+        """Host time to launch one captured graph (torch.biren.graph replay)."""
+        return float(self._v("graph_launch_ns"))
+
+    @property
+    def graph_kernel_gap_ns(self):
+        """Device-side gap between the kernels of a replayed graph, in place of each one's launch_ns."""
+        return float(self._v("graph_kernel_gap_ns"))
+
+    @property
     def warp_size(self):
         return int(self._v("warp_size"))
 
@@ -352,6 +362,8 @@ class Chip:
             "host_link_Bps": self.host_link_Bps,
             "card_link_Bps": self.card_link_Bps,
             "fp64_slowdown": self.fp64_slowdown,
+            "graph_launch_ns": self.graph_launch_ns,
+            "graph_kernel_gap_ns": self.graph_kernel_gap_ns,
         }
 
     def label(self):

@@ -24,8 +24,15 @@ def _index(device):
 
 
 def elapsed_ns(device=None):
-    """Simulated nanoseconds on `device` (default: the current biren device) since the last reset."""
+    """Simulated nanoseconds on `device` (default: the current biren device) since the last reset
+    (the integer picosecond clock, converted)."""
     return _runtime()._sim_elapsed_ns(_index(device))
+
+
+def elapsed_ps(device=None):
+    """Simulated picoseconds on `device`, the clock's exact integer: subtract two readings for an
+    elapsed time that does not depend on where on the clock it was measured."""
+    return _runtime()._sim_elapsed_ps(_index(device))
 
 
 def elapsed_ms(device=None):
