@@ -1,5 +1,6 @@
 // Python bindings of torch_biren._C. The only file that includes torch/extension.h (it is slow to
 // compile); the runtime, ops and timeline include ATen/c10 headers only.
+#include <algorithm>
 #include <torch/csrc/Generator.h>
 #include <torch/csrc/jit/python/pybind_utils.h>
 #include <torch/csrc/profiler/combined_traceback.h>
@@ -45,7 +46,15 @@ sim::Kind parse_kind(const std::string& k) {
 
 py::tuple cost_tuple(const sim::Cost& c) { return py::make_tuple(c.flops, c.bytes, c.ns, sim::bound_name(c.bound)); }
 
-void set_params(const py::dict& d) {
+sim::Table table(const py::handle& rows) {
+  sim::Table t;
+  for (auto row : rows) t.push_back(row.cast<std::pair<double, double>>());
+  std::sort(t.begin(), t.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  return t;
+}
+
+// torch_biren.sim.chip.Chip.timeline_params() -> the C++ parameters.
+sim::Params params_from(const py::dict& d) {
   sim::Params p;
   p.launch_ns = d["launch_ns"].cast<double>();
   p.host_issue_ns = d["host_issue_ns"].cast<double>();
@@ -56,12 +65,19 @@ void set_params(const py::dict& d) {
   p.fp64_slowdown = d["fp64_slowdown"].cast<double>();
   p.graph_launch_ns = d["graph_launch_ns"].cast<double>();
   p.graph_kernel_gap_ns = d["graph_kernel_gap_ns"].cast<double>();
-  for (auto row : d["mem_eff_table"]) {
-    auto pair = row.cast<std::pair<double, double>>();
-    p.mem_eff.push_back(pair);
-  }
-  sim::set_params(std::move(p));
+  p.mem_eff = table(d["mem_eff_table"]);
+  p.matrix_eff = table(d["matrix_eff_table"]);
+  return p;
+}
+
+void set_params(const py::dict& d) {
+  sim::set_params(params_from(d));
   clear_cost_memo();
+}
+
+// (flops, bytes, ns, bound, compute_ns, memory_ns, link_ns): torch_biren.sim.costs.Cost's fields.
+py::tuple full_cost(const sim::Cost& c) {
+  return py::make_tuple(c.flops, c.bytes, c.ns, sim::bound_name(c.bound), c.compute_ns, c.memory_ns, c.link_ns);
 }
 
 memory_history::Context gather_python() { return torch::CapturedTraceback::gather(true, true, false); }
@@ -188,8 +204,19 @@ PYBIND11_MODULE(_C, m) {
 
   // Simulated time
   m.def("_sim_set_params", &set_params);
-  m.def("_sim_generic_cost", [](double flops, double bytes, bool fp64) { return cost_tuple(sim::generic_cost(flops, bytes, fp64)); },
-        py::arg("flops"), py::arg("bytes"), py::arg("fp64") = false);
+  // The roofline (csrc/sim/roofline.h) for any chip's parameters: what torch_biren.sim.costs builds on.
+  py::class_<sim::Params>(m, "_SimParams")
+      .def(py::init(&params_from))
+      .def("interpolate_memory", [](const sim::Params& p, double bytes) { return sim::interpolate(p.mem_eff, bytes); })
+      .def("interpolate_matrix", [](const sim::Params& p, double flops) { return sim::interpolate(p.matrix_eff, flops); })
+      .def("memory_ns", &sim::memory_ns)
+      .def("kernel", [](const sim::Params& p, double flops, double bytes, double compute, double memory, double link) {
+        return full_cost(sim::kernel(p, flops, bytes, compute, memory, link));
+      })
+      .def("generic", [](const sim::Params& p, double flops, double bytes, bool fp64) {
+        return full_cost(sim::generic_cost(p, flops, bytes, fp64));
+      })
+      .def("link", [](const sim::Params& p, double bytes, double bw) { return full_cost(sim::link_cost(p, bytes, bw)); });
   m.def("_sim_charge", [](int device, const std::string& name, const std::string& kind, double flops, double bytes,
                           double ns, const std::string& bound) {
     auto k = parse_kind(kind);
@@ -229,6 +256,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_sim_graph_free", &sim::graph_free);
   m.def("_sim_set_muted", &sim::set_muted);
 
+  m.def("_uncharged_ops", [] { return uncharged_ops(); });
   // Fallback policy, op statistics, modelled ops
   m.def("_set_fallback_policy", [](const std::string& p) {
     TORCH_CHECK(p == "allow" || p == "warn" || p == "error", "fallback policy must be allow, warn or error, got '", p, "'");

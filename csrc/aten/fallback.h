@@ -36,5 +36,7 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
 // Registers the fallback directly for structured ops (see the .cpp); returns how many.
 int register_direct_fallbacks(const std::vector<std::string>& except);
+// Kernels of csrc/aten/minimal.cpp that charge nothing.
+const std::vector<std::string>& uncharged_ops();
 
 }  // namespace biren

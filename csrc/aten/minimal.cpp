@@ -150,6 +150,16 @@ bool has_compatible_shallow_copy_type(const at::Tensor& self, const at::Tensor& 
 
 }  // namespace
 
+// The registrations below that charge the device nothing (they allocate, alias or answer a
+// question): what the projection's trace treats as free (torch_biren/projection/trace.py).
+const std::vector<std::string>& uncharged_ops() {
+  static const std::vector<std::string> names = {
+      "aten::empty.memory_format", "aten::empty_strided", "aten::as_strided", "aten::view", "aten::_reshape_alias",
+      "aten::resize_", "aten::set_.source_Storage", "aten::set_.source_Storage_storage_offset",
+      "aten::set_.source_Tensor", "aten::set_", "aten::_has_compatible_shallow_copy_type"};
+  return names;
+}
+
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("empty.memory_format", empty_memory_format);
   m.impl("empty_strided", empty_strided);

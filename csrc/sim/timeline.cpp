@@ -98,42 +98,13 @@ void check_not_capturing(c10::DeviceIndex device, const char* what) {
 Tick ticks(double ns) { return static_cast<Tick>(std::llround(ns * kTicksPerNs)); }
 
 void set_params(Params p) {
-  std::sort(p.mem_eff.begin(), p.mem_eff.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  for (auto* t : {&p.mem_eff, &p.matrix_eff})
+    std::sort(t->begin(), t->end(), [](auto& a, auto& b) { return a.first > b.first; });
   std::lock_guard<std::mutex> g(mu);
   current = std::move(p);
 }
 
 const Params& params() { return current; }
-
-double mem_efficiency(double bytes) {
-  // Rows joined by straight lines (flat beyond the ends): a step table would make an op just above
-  // a threshold finish sooner than one just below it.
-  const auto& t = current.mem_eff;  // largest min_bytes first
-  if (t.empty()) return 1.0;
-  if (bytes >= t.front().first) return t.front().second;
-  for (size_t i = 1; i < t.size(); ++i) {
-    if (bytes < t[i].first) continue;
-    auto [hi_b, hi_e] = t[i - 1];
-    auto [lo_b, lo_e] = t[i];
-    return lo_e + (hi_e - lo_e) * (bytes - lo_b) / (hi_b - lo_b);
-  }
-  return t.back().second;
-}
-
-Cost generic_cost(double flops, double bytes, bool fp64) {
-  Cost c{flops, bytes, 0, Bound::Launch};
-  double compute = flops / current.vector_flops * 1e9 * (fp64 ? current.fp64_slowdown : 1.0);
-  double memory = bytes > 0 ? bytes / (current.mem_bw_Bps * mem_efficiency(bytes)) * 1e9 : 0.0;
-  double body = std::max(compute, memory);
-  c.ns = body + current.launch_ns;
-  if (body > current.launch_ns) c.bound = compute >= memory ? Bound::Compute : Bound::Memory;
-  return c;
-}
-
-Cost link_cost(double bytes, double bandwidth_Bps) {
-  double body = bytes / bandwidth_Bps * 1e9;
-  return Cost{0, bytes, body + current.launch_ns, body > current.launch_ns ? Bound::Link : Bound::Launch};
-}
 
 void charge(c10::Stream stream, std::string_view name, Kind kind, const Cost& cost) {
   std::lock_guard<std::mutex> g(mu);
@@ -315,16 +286,6 @@ const char* kind_name(Kind k) {
     case Kind::Fallback: return "fallback";
     case Kind::Copy: return "copy";
     case Kind::Collective: return "collective";
-  }
-  return "?";
-}
-
-const char* bound_name(Bound b) {
-  switch (b) {
-    case Bound::Compute: return "compute";
-    case Bound::Memory: return "memory";
-    case Bound::Launch: return "launch";
-    case Bound::Link: return "link";
   }
   return "?";
 }

@@ -1,11 +1,13 @@
 #pragma once
-// Simulated time: one clock per stream and one host-issue clock per device, plus the generic
-// roofline cost charged to ops that have no modelled kernel. Parameters come from the chip file
+// Simulated time: one clock per stream and one host-issue clock per device; what each op costs comes
+// from roofline.h (ops without a modelled kernel) or the Python cost hook. Parameters come from the chip file
 // (torch_biren.sim), never from wall time, so a script gives the same timeline everywhere.
 // Clocks are integer picoseconds: a cost is rounded once when charged, so the same op sequence
 // gives bit-identical elapsed times wherever on the clock it starts (floating-point sums do not).
 #include <c10/core/Device.h>
 #include <c10/core/Stream.h>
+
+#include "roofline.h"
 
 #include <cstdint>
 #include <string>
@@ -20,28 +22,8 @@ constexpr double kTicksPerNs = 1000.0;
 Tick ticks(double ns);  // rounded to the nearest picosecond
 inline double to_ns(Tick t) { return static_cast<double>(t) / kTicksPerNs; }
 
-struct Params {
-  double launch_ns = 0;      // fixed device-side cost of one kernel
-  double host_issue_ns = 0;  // host time to issue one op; launch-bound regimes come from here
-  double mem_bw_Bps = 1;     // effective device-memory bandwidth
-  double vector_flops = 1;   // FP32 vector peak (elementwise, reductions)
-  double host_link_Bps = 1;  // PCIe, each way
-  double card_link_Bps = 1;  // card-to-card
-  double fp64_slowdown = 1;  // FP64 is emulated on BR1xx
-  double graph_launch_ns = 0;     // host time to launch one captured graph
-  double graph_kernel_gap_ns = 0; // device-side gap between kernels of a replayed graph
-  std::vector<std::pair<double, double>> mem_eff;  // (min bytes, efficiency), descending
-};
-
 enum class Kind : uint8_t { Triton, Native, Fallback, Copy, Collective };
-enum class Bound : uint8_t { Compute, Memory, Launch, Link };
 
-struct Cost {
-  double flops = 0;
-  double bytes = 0;
-  double ns = 0;
-  Bound bound = Bound::Launch;
-};
 
 struct Record {
   std::string name;
@@ -63,9 +45,9 @@ struct Range {
 void set_params(Params p);
 const Params& params();
 
-double mem_efficiency(double bytes);
-Cost generic_cost(double flops, double bytes, bool fp64);
-Cost link_cost(double bytes, double bandwidth_Bps);
+// roofline.h's formulas with the live chip's parameters (the fallback's hot path).
+inline Cost generic_cost(double flops, double bytes, bool fp64) { return generic_cost(params(), flops, bytes, fp64); }
+inline Cost link_cost(double bytes, double bandwidth_Bps) { return link_cost(params(), bytes, bandwidth_Bps); }
 
 // Issue an op on a stream: the host pays its issue cost, the op starts when both the host has
 // issued it and the stream is free, and occupies the stream for cost.ns.
@@ -111,6 +93,5 @@ void push_correlation(uint64_t id);
 void pop_correlation();
 
 const char* kind_name(Kind k);
-const char* bound_name(Bound b);
 
 }  // namespace biren::sim

@@ -144,7 +144,7 @@ def test_a_refused_chip_is_rolled_back():
 
 def test_timeline_params():
     p = load_chip("BR166").timeline_params()
-    assert set(p) == {"launch_ns", "host_issue_ns", "mem_bw_Bps", "vector_flops", "mem_eff_table",
+    assert set(p) == {"launch_ns", "host_issue_ns", "mem_bw_Bps", "vector_flops", "mem_eff_table", "matrix_eff_table",
                       "host_link_Bps", "card_link_Bps", "fp64_slowdown", "graph_launch_ns",
                       "graph_kernel_gap_ns"}  # fmt: skip
     assert p["mem_eff_table"] == [[1e8, 0.91], [1e7, 0.75], [1e6, 0.6], [0.0, 0.3]]

@@ -35,6 +35,7 @@ from ..ops.rms_norm import RMS_NORM
 from ..ops.rms_norm import fusable as rms_norm_fusable
 from ..ops.rope import ROPE
 from ..ops.swiglu import SWIGLU
+from .. import _C
 from ..sim import costs, dtypes, registry
 
 aten = torch.ops.aten
@@ -45,13 +46,9 @@ class Op(NamedTuple):
     cost: costs.Cost
 
 
-# Ops that allocate or alias without a kernel on the live device (csrc/aten/minimal.cpp).
-_FREE = {
-    "aten::empty", "aten::empty.memory_format", "aten::empty_strided", "aten::empty_like", "aten::new_empty",
-    "aten::new_empty_strided", "aten::lift_fresh", "aten::_local_scalar_dense", "aten::resize_", "aten::set_",
-    "aten::detach", "aten::alias", "aten::_unsafe_view", "aten::sym_size", "aten::sym_stride", "aten::sym_numel",
-    "aten::sym_storage_offset", "aten::is_same_size", "aten::_has_compatible_shallow_copy_type",
-}  # fmt: skip
+# Ops the live device runs without charging (csrc/aten/minimal.cpp); views are free too, and ops
+# without a biren kernel are traced through their composite (_decomposes).
+_FREE = frozenset(_C._uncharged_ops())
 
 
 def _tensors(x):

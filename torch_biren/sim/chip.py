@@ -24,13 +24,15 @@ bandwidth is set so that large transfers reach it; otherwise it is HBM peak / in
 """
 
 import contextlib
+import functools
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import dtypes
-from .efficiency import check_table, efficiency
+from .. import _C
+from .efficiency import check_table
 
 CHIPS_DIR = Path(__file__).with_name("chips")
 DEFAULT_CHIP = "BR166"
@@ -250,7 +252,7 @@ class Chip:
         return self._v("mem_efficiency")
 
     def mem_efficiency(self, nbytes):
-        return efficiency(self.mem_eff_table, nbytes)
+        return self.roofline.interpolate_memory(nbytes)
 
     def matrix_flops(self, dtype):
         """Dense matrix-engine peak for a dtype (FLOP/s); FP64 without hardware runs emulated on the
@@ -293,7 +295,7 @@ class Chip:
         return self._v("matrix_efficiency")
 
     def matrix_efficiency(self, flops):
-        return efficiency(self.matrix_eff_table, flops)
+        return self.roofline.interpolate_matrix(flops)
 
     def attention_efficiency(self, backward=False):
         """Fused attention's efficiency relative to a GEMM of the same work."""
@@ -350,15 +352,21 @@ class Chip:
     def capability(self):
         return tuple(int(x) for x in self._v("capability"))
 
+    @functools.cached_property
+    def roofline(self):
+        """This chip's parameters in the C++ roofline (csrc/sim/roofline.h), the one implementation of
+        the efficiency tables, the generic roofline and link costs (sim/costs.py calls it)."""
+        return _C._SimParams(self.timeline_params())
+
     def timeline_params(self):
-        """What the C++ timeline needs (csrc/sim/timeline.h Params); generic() in costs.py is the
-        formula it evaluates with them."""
+        """What the C++ roofline and timeline need (csrc/sim/roofline.h Params)."""
         return {
             "launch_ns": self.launch_ns,
             "host_issue_ns": self.host_issue_ns,
             "mem_bw_Bps": self.mem_bw_Bps,
             "vector_flops": self.vector_flops,
             "mem_eff_table": [list(row) for row in self.mem_eff_table],
+            "matrix_eff_table": [list(row) for row in self.matrix_eff_table],
             "host_link_Bps": self.host_link_Bps,
             "card_link_Bps": self.card_link_Bps,
             "fp64_slowdown": self.fp64_slowdown,

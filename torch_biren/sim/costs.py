@@ -48,27 +48,18 @@ class Cost:
 
 
 def _kernel(chip, flops, nbytes, compute_ns, memory_ns=0.0, link_ns=0.0):
-    body = max(compute_ns, memory_ns, link_ns)
-    if body <= chip.launch_ns:
-        bound = "launch"
-    elif compute_ns >= memory_ns and compute_ns >= link_ns:
-        bound = "compute"
-    else:
-        bound = "memory" if memory_ns >= link_ns else "link"
-    return Cost(flops, nbytes, body + chip.launch_ns, bound, compute_ns, memory_ns, link_ns)
+    """The longest of compute, memory and link plus the launch (csrc/sim/roofline.cpp kernel())."""
+    return Cost(*chip.roofline.kernel(flops, nbytes, compute_ns, memory_ns, link_ns))
 
 
 def memory_ns(nbytes, chip=None):
     """Time to move `nbytes` through device memory, after the size-efficiency table."""
-    chip = chip or current_chip()
-    if nbytes <= 0:
-        return 0.0
-    return nbytes / (chip.mem_bw_Bps * chip.mem_efficiency(nbytes)) * 1e9
+    return (chip or current_chip()).roofline.memory_ns(nbytes)
 
 
 def generic(flops, nbytes, chip=None, fp64=False):
-    """Roofline on the vector units, for ops without a modelled kernel. The runtime evaluates the
-    same formula in C++ (csrc/sim/timeline.cpp) from chip.timeline_params():
+    """Roofline on the vector units, for ops without a modelled kernel; the C++ fallback charges the
+    same function (csrc/sim/roofline.cpp generic_cost) on its hot path:
 
         compute = flops / vector_flops * 1e9 * (fp64_slowdown if fp64 else 1)
         memory  = bytes / (mem_bw_Bps * eff(bytes)) * 1e9      (0 when bytes == 0)
@@ -77,15 +68,12 @@ def generic(flops, nbytes, chip=None, fp64=False):
                   else compute if compute >= memory else memory
 
     eff(bytes) interpolates mem_eff_table linearly between rows and is flat beyond its ends."""
-    chip = chip or current_chip()
-    compute = flops / chip.vector_flops * 1e9 * (chip.fp64_slowdown if fp64 else 1.0)
-    return _kernel(chip, flops, nbytes, compute, memory_ns(nbytes, chip))
+    return Cost(*(chip or current_chip()).roofline.generic(flops, nbytes, fp64))
 
 
 def link(nbytes, bandwidth_Bps, chip=None):
-    """A transfer over a link (PCIe, BLink/NVLink, die link) of `bandwidth_Bps` each way."""
-    chip = chip or current_chip()
-    return _kernel(chip, 0.0, nbytes, 0.0, link_ns=nbytes / bandwidth_Bps * 1e9)
+    """A transfer over a link (PCIe, BLink/NVLink) of `bandwidth_Bps` each way."""
+    return Cost(*(chip or current_chip()).roofline.link(nbytes, bandwidth_Bps))
 
 
 def _matrix_ns(chip, padded_flops, dtype, scale=1.0):

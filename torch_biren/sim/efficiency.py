@@ -4,20 +4,9 @@ size first, where size is FLOPs for matrix work and bytes for memory traffic.
 The rows are read as points on a curve, linear between neighbours and flat beyond the ends, not as
 Calculon's steps: with steps, work just above a threshold finishes sooner than work just below it.
 Linear pieces keep time = size / (peak * eff(size)) non-decreasing whenever the rows themselves are
-(size / eff grows from row to row), which check_table enforces.
+(size / eff grows from row to row), which check_table enforces. The interpolation itself is the C++
+roofline's (csrc/sim/roofline.cpp interpolate), read through Chip.mem_efficiency/matrix_efficiency.
 """
-
-
-def efficiency(table, size):
-    """Efficiency at `size` from a table of (min_size, eff) rows, largest min_size first."""
-    hi_size, hi_eff = table[0]
-    if size >= hi_size:
-        return hi_eff
-    for lo_size, lo_eff in table[1:]:
-        if size >= lo_size:
-            return lo_eff + (hi_eff - lo_eff) * (size - lo_size) / (hi_size - lo_size)
-        hi_size, hi_eff = lo_size, lo_eff
-    return hi_eff
 
 
 def check_table(rows, what):
