@@ -40,3 +40,11 @@ def test_matches_torch_grouped_mm_strided():
     x_t = torch.randn(8, 20, generator=gen).T
     grouped_mm(x_t, w, offs, out)
     torch.testing.assert_close(out, reference(x_t, w, offs).float())
+
+
+@pytest.mark.parametrize("offs", [[4, 100], [6, 3], [-1, 8]])
+def test_offsets_outside_the_input_are_refused(offs):
+    # PyTorch's CPU kernel reads or leaves rows unchecked; this kernel must never read past x.
+    x, w, out = torch.randn(8, 16), torch.randn(2, 16, 8), torch.empty(8, 8)
+    with pytest.raises(RuntimeError, match=r"offs must be non-decreasing, from 0 to at most the 8 rows"):
+        grouped_mm(x, w, torch.tensor(offs, dtype=torch.int32), out)

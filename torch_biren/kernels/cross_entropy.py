@@ -76,12 +76,21 @@ def _per_row(t, x):
     return t.reshape(t.shape if t.dim() else ()).expand(x.shape[:-1]).unsqueeze(-1)
 
 
+def check_targets(target, classes, ignore_index):
+    """CPU's error for a class index outside [0, classes) that is not ignore_index: the kernels would
+    otherwise read a logit outside its row (a finite, wrong loss and gradient)."""
+    bad = target[(target != ignore_index) & ((target < 0) | (target >= classes))]
+    if bad.numel():
+        raise IndexError(f"Target {int(bad[0])} is out of bounds.")
+
+
 def cross_entropy_fwd(logits, target, loss, lse, *, reduction="mean", ignore_index=-100):
     """loss = cross_entropy(logits, target) with class scores on the last dim; lse: float32 [...] saved
     for cross_entropy_bwd. loss: [...] for reduction "none", else a 0-dim tensor. Targets equal to
     ignore_index add nothing ("mean" divides by the count of the others; none left gives nan)."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: unknown reduction {reduction!r}")
+    check_targets(target, logits.shape[-1], ignore_index)
     rows = loss if reduction == "none" else torch.empty(logits.shape[:-1], dtype=torch.float32, device=logits.device)
     tensors = (logits, _per_row(target, logits), _per_row(rows, logits), _per_row(lse, logits))
     (R0, R1, R2), strides = row_layout(*tensors)
@@ -105,6 +114,7 @@ def cross_entropy_fwd(logits, target, loss, lse, *, reduction="mean", ignore_ind
 def cross_entropy_bwd(logits, target, lse, grad_loss, dlogits, *, reduction="mean", ignore_index=-100):
     """dlogits = gradient of cross_entropy_fwd's loss for its gradient grad_loss (0-dim, or [...] for
     "none"). dlogits may be logits (in place)."""
+    check_targets(target, logits.shape[-1], ignore_index)
     if reduction == "mean":
         grad_loss = grad_loss / (target != ignore_index).sum()
     tensors = (logits, _per_row(target, logits), _per_row(lse, logits), _per_row(grad_loss, logits), dlogits)

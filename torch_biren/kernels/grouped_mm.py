@@ -53,6 +53,12 @@ def grouped_mm(x, w, offs, out):
                          f"out {tuple(out.shape)} do not match")
     if G == 0 or N == 0 or T == 0:
         return
+    ends = offs.tolist()
+    if any(b < a for a, b in zip([0, *ends], ends)) or ends[-1] > T:
+        # PyTorch's CPU kernel does not check (it leaves rows unwritten or clamps); a kernel reading
+        # rows past x's end must not run.
+        raise RuntimeError(f"grouped_mm: offs must be non-decreasing, from 0 to at most the {T} rows of the "
+                           f"input; got {ends}")
     strides = (*x.stride(), *w.stride(), *out.stride())
     precision = "ieee" if x.dtype == torch.float32 else None
     if on_gpu(x):
