@@ -19,6 +19,7 @@ What the live device does, mirrored here:
 """
 
 import contextlib
+import math
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -392,15 +393,22 @@ def trace(fn, chip, model=None, fused=True):
     return Trace(tracer.ops, sum(saved.values()))
 
 
+def _ps(ns):
+    """ns as the live clock keeps it: whole picoseconds, rounded half away from zero (csrc/sim/timeline.cpp)."""
+    return math.floor(ns * 1000 + 0.5)
+
+
 def replay(ops, chip, host_ns=0.0, device_ns=0.0):
     """The device timeline over `ops`: (elapsed_ns, {name: busy ns}). The host issues each op after
-    chip.host_issue_ns; an op starts when the host has issued it and the stream is free."""
-    issue = chip.host_issue_ns
-    host, dev = host_ns, device_ns
-    busy = defaultdict(float)
+    chip.host_issue_ns; an op starts when the host has issued it and the stream is free. Summed in
+    integer picoseconds, as the live clock is, so a projection and a live run agree to the bit."""
+    issue = _ps(chip.host_issue_ns)
+    host, dev = _ps(host_ns), _ps(device_ns)
+    busy = defaultdict(int)
     for op in ops:
+        dur = _ps(op.cost.ns)
         host += issue
-        dev = max(dev, host) + op.cost.ns
-        busy[op.name] += op.cost.ns
-    return dev, dict(busy)
+        dev = max(dev, host) + dur
+        busy[op.name] += dur
+    return dev / 1000, {name: ps / 1000 for name, ps in busy.items()}
 
