@@ -3,6 +3,7 @@ per-card shapes, one, two or three decoder layers at a time, traced into the ker
 would charge (trace.py) and replayed; the difference between traces with n and n+1 layers is one
 layer's cost, so a model of any depth costs a few short traces."""
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -87,7 +88,17 @@ def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torc
     if hit is None:
         if len(_CACHE) > 256:
             _CACHE.clear()
-        hit = _CACHE[key] = _layer_costs(name, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd)
+        import transformers
+
+        verbosity = transformers.logging.get_verbosity()
+        with warnings.catch_warnings():  # HF's deprecation notices about its own cache API are not the user's
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            transformers.logging.set_verbosity_error()
+            try:
+                hit = _CACHE[key] = _layer_costs(name, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd)
+            finally:
+                transformers.logging.set_verbosity(verbosity)
     return hit
 
 
