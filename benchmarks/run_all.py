@@ -288,6 +288,21 @@ def overhead(bar):
     return out
 
 
+def projection_speed():
+    """Wall seconds of one projection (issue 13: at most 2 s) and of an --auto search (at most 60 s)."""
+    from torch_biren.projection import layers, search
+
+    layers._CACHE.clear()
+    t0 = time.perf_counter()
+    projection.project("qwen2.5-72b", cards=64, batch=256, seq=4096, tp=8, pp=4)
+    one = time.perf_counter() - t0
+    layers._CACHE.clear()
+    t0 = time.perf_counter()
+    found = search.search("qwen2.5-72b", cards=64, batch=256, seq=4096)
+    return {"projection_s": one, "auto_s": time.perf_counter() - t0, "auto_tried": found.tried,
+            "auto_stopped": found.stopped}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="BR166 only for projections, fewer live models")
@@ -306,9 +321,14 @@ def main():
         inference = live_inference(bar, args.quick)
         over = overhead(bar)
     colls = collective_table()
+    speed = projection_speed()
+    import validation
+
+    valid = validation.main()
     wall = time.perf_counter() - start
     data = {"machine": platform.machine(), "wall_s": wall, "sweeps": sweeps, "projections": projs,
-            "published": pub, "live_vs_projection": live, "live_inference": inference, "collectives": colls, "overhead": over}
+            "published": pub, "live_vs_projection": live, "live_inference": inference, "collectives": colls, "overhead": over,
+            "projection_speed": speed, "validation": valid}
     with open(os.path.join(OUT, "bench.json"), "w") as f:
         json.dump(data, f, indent=1, default=str)
     with open(os.path.join(OUT, "sweeps.md"), "w") as f:

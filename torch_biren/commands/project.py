@@ -4,6 +4,7 @@ communication share and the top ops by time. Uses the live device's cost functio
 the model's layers (torch_biren.projection) and the collective cost model for parallelism.
 
   python -m torch_biren project --model qwen2.5-72b --cards 8 --mode train --batch 8 --seq 4096 --tp 8
+  python -m torch_biren project --model path/to/config.json --cards 64 --auto
   python -m torch_biren project --model deepseek-v3 --cards 32 --mode decode --batch 64 --seq 4096 --tp 8 --pp 4 --ep 8
 """
 
@@ -23,20 +24,34 @@ def _positive(text):
 
 
 def add_arguments(p):
-    p.add_argument("--model", required=True, help="published model (qwen2.5-72b, deepseek-v3, gpt-175b, ...) or tiny-<family>")
+    p.add_argument("--model", required=True, help="published model (qwen2.5-72b, deepseek-v3, gpt-175b, ...), "
+                   "tiny-<family>, or an HF config.json (or a folder holding one)")
     p.add_argument("--cards", type=_positive, default=1)
     p.add_argument("--mode", default="train", help="train | prefill | decode")
-    p.add_argument("--batch", type=_positive, default=1, help="global batch (sequences)")
-    p.add_argument("--seq", type=_positive, default=2048, help="sequence length (decode: cached context)")
+    p.add_argument("--batch", type=_positive, default=None,
+                   help="global batch (sequences; default one per data-parallel replica, x 4 pp when pipelined)")
+    p.add_argument("--seq", type=_positive, default=None,
+                   help="sequence length (decode: cached context; default 2048 or the model's context)")
     p.add_argument("--chip", default="BR166", help="chip name or spec file (default BR166)")
     p.add_argument("--memory-mode", default=None, help="UMA | NUMA (multi-die chips)")
-    for name in ("dp", "tp", "pp", "ep"):
+    for name in ("dp", "tp", "pp", "ep", "cp"):
         p.add_argument(f"--{name}", type=_positive, default=None if name == "dp" else 1, help=f"{name} degree")
     p.add_argument("--micro-batch", type=_positive, default=None)
     p.add_argument("--virtual-stages", type=_positive, default=1,
                    help="interleaved 1F1B schedule: layer chunks per card (default 1: plain 1F1B)")
-    p.add_argument("--recompute", action="store_true", help="full activation recomputation")
-    p.add_argument("--zero", type=int, default=1, choices=(0, 1), help="1: optimizer states sharded over dp")
+    p.add_argument("--recompute", nargs="?", const="full", default="none", choices=("none", "selective", "full"),
+                   help="activation recomputation (Korthikanti et al. 2022; bare --recompute: full)")
+    p.add_argument("--zero", type=int, default=0, choices=(0, 1, 2, 3),
+                   help="optimizer sharding over dp: 1 distributed optimizer, 2 + gradients, 3 + weights (FSDP)")
+    p.add_argument("--fsdp", action="store_true", help="FSDP: the same as --zero 3")
+    p.add_argument("--sequence-parallel", action="store_true", help="Megatron sequence parallelism (with --tp)")
+    p.add_argument("--overlap-grad-reduce", action="store_true", help="DP gradient reduction during backward")
+    p.add_argument("--overlap-param-gather", action="store_true", help="parameter all-gather during forward")
+    p.add_argument("--tp-comm-overlap", action="store_true", help="TP collectives behind the layer GEMMs")
+    p.add_argument("--grad-bytes", type=int, default=4, choices=(2, 4), help="gradient bytes (Megatron: fp32)")
+    p.add_argument("--auto", action="store_true",
+                   help="search tp/pp/dp/ep/cp/micro-batch/recompute for the fastest configurations that fit")
+    p.add_argument("--auto-top", type=_positive, default=5, help="configurations --auto lists")
     p.add_argument("--network", default=None, help="roce-100/200/400, ib-200/400, supernode-N, or bytes/s per card")
     p.add_argument("--cards-per-server", type=_positive, default=8)
     p.add_argument("--storage-GBps", type=float, default=None, help="checkpoint storage bandwidth (GB/s, aggregate)")
@@ -51,13 +66,21 @@ def run(args):
 
     if args.storage_GBps is not None and not args.storage_GBps > 0:
         raise UsageError(f"--storage-GBps must be positive, got {args.storage_GBps:g}")
+    kw = dict(cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=args.chip,
+              network=args.network, cards_per_server=args.cards_per_server, fused=not args.unfused,
+              storage_GBps=args.storage_GBps, memory_mode=args.memory_mode, recompute=args.recompute,
+              zero=3 if args.fsdp else args.zero, sequence_parallel=args.sequence_parallel,
+              overlap_grad_reduce=args.overlap_grad_reduce, overlap_param_gather=args.overlap_param_gather,
+              tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes)
     try:
-        r = projection.project(
-            args.model, cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=args.chip,
-            dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, micro_batch=args.micro_batch,
-            virtual_stages=args.virtual_stages, network=args.network, cards_per_server=args.cards_per_server,
-            recompute=args.recompute, zero=args.zero, fused=not args.unfused, storage_GBps=args.storage_GBps,
-            memory_mode=args.memory_mode)
+        if args.auto:
+            from ..projection import search
+
+            found = search.search(args.model, top=args.auto_top, **kw)
+            print(json.dumps(found.as_dict(), indent=1) if args.json else found.report(args.top))
+            return 0
+        r = projection.project(args.model, dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, cp=args.cp,
+                               micro_batch=args.micro_batch, virtual_stages=args.virtual_stages, **kw)
     except projection.ProjectionError as err:
         raise UsageError(str(err)) from None
     except ValueError as err:  # chip, network or config values

@@ -1,43 +1,109 @@
-"""The communication of one step under a parallel plan, by the collective cost model
-(sim/collectives.py), not overlapped with compute: tensor-parallel all-reduces per layer (2
-forward, 2 backward, 2 more when activations are recomputed), expert-parallel all-to-alls
-(dispatch and combine), pipeline sends, and the data-parallel gradient reduction
-(reduce-scatter + all-gather with a distributed optimizer, else an all-reduce)."""
+"""The communication of one step under a parallel plan and training stack, by the collective cost
+model (sim/collectives.py): each kind of collective with its group (where its ranks sit: inside a
+server or across the network), its volume per call, its calls per step, its time, and the part of
+that time compute does not hide (exposed).
+
+Groups follow Megatron-Core's rank order tp-cp-ep-dp-pp: a tensor-parallel group is consecutive
+cards, a context-parallel group strides over tp, a data-parallel group over tp x cp, a pipeline
+group over everything else.
+
+The one place MoE communication is priced is expert_parallel() below (the grouped expert GEMMs are
+priced in the trace, trace.py, at balanced per-expert row counts)."""
+
+from dataclasses import dataclass
 
 from ..sim import collectives
 
 
-def _collective(kind, nbytes, ranks, topo, per_server=None):
-    return collectives.collective(kind, nbytes, ranks, topo, ranks_per_server=per_server).ns if ranks > 1 else 0.0
+@dataclass
+class Collective:
+    name: str  # what it is, e.g. "tensor-parallel all-reduce"
+    kind: str  # collectives.KINDS
+    nbytes: float  # per call, as nccl-tests counts the buffer
+    calls: float  # per step on the busiest card
+    ranks: int
+    per_server: int  # of the group's ranks in one server
+    ns: float = 0.0  # all calls
+    exposed_ns: float = 0.0  # of ns, not hidden behind compute
+
+    @property
+    def where(self):
+        if self.ranks <= self.per_server:
+            return "inside a server"
+        return f"across {-(-self.ranks // self.per_server)} servers ({self.per_server} per server)"
 
 
-def per_step(pl, topo, mode, act, slots, layers_stage, moe_stage, experts_per_token, params_card, recompute, zero,
-             cards_per_server, virtual_stages):
-    """{what: ns} of one step on the busiest card. act: one micro-batch's hidden states (bytes);
-    slots: micro-batch slots on the critical path; layers_stage / moe_stage: the layers (all / MoE)
-    of the busiest stage; params_card: the parameters one card holds."""
-    comm = {}
-    tp, ep, pp = pl.tp, pl.ep, pl.pp
-    passes = (4 + (2 if recompute else 0)) if mode == "train" else 2
+def _price(c, topo):
+    one = collectives.collective(c.kind, c.nbytes, c.ranks, topo, ranks_per_server=c.per_server).ns
+    c.ns = c.calls * one if c.ranks > 1 else 0.0
+    c.exposed_ns = c.ns
+    return c
+
+
+def groups(pl, cp, cards_per_server):
+    """{group: ranks per server} under the tp-cp-ep-dp-pp order."""
+    s = cards_per_server
+    fit = lambda stride, n: max(1, min(n, s // stride)) if stride < s else 1  # noqa: E731
+    return {"tp": fit(1, pl.tp), "cp": fit(pl.tp, cp), "dp": fit(pl.tp * cp, pl.dp),
+            "ep": max(1, min(pl.ep, s // pl.tp)) if pl.tp < s else 1, "pp": fit(pl.tp * cp * pl.dp, pl.pp)}
+
+
+def expert_parallel(pl, topo, mode, act, slots, moe_stage, experts_per_token, per_server):
+    """Dispatch and combine all-to-alls of the MoE layers (balanced routing: each token's hidden
+    state goes to k experts), 2 per layer forward, 2 more backward. The single place the MoE
+    module replaces."""
+    if pl.ep <= 1 or not moe_stage:
+        return []
+    n_a2a = 4 if mode == "train" else 2
+    return [_price(Collective("expert-parallel all-to-all", "all_to_all", act * experts_per_token,
+                              slots * moe_stage * n_a2a, pl.ep, per_server), topo)]
+
+
+def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, experts_per_token, params_card,
+             kv_chunk, cards_per_server, virtual_stages):
+    """[Collective] of one step on the busiest card, before overlap. act: one micro-batch's hidden
+    states on one card (bytes, full width); slots: micro-batch passes on the critical path;
+    layers_stage / moe_stage: the layers (all / MoE) of the busiest stage; params_card: the
+    parameters one card holds (before ZeRO-3 sharding); kv_chunk: one card's K and V of one layer."""
+    g = groups(pl, cp, cards_per_server)
+    out = []
+    tp, pp, dp = pl.tp, pl.pp, pl.dp
+    train = mode == "train"
     if tp > 1:
-        comm["tensor-parallel all-reduce"] = slots * layers_stage * passes * _collective("all_reduce", act, tp, topo)
-    if ep > 1 and moe_stage:
-        rows = act * experts_per_token
-        per_server = max(1, min(ep, cards_per_server // tp))
-        n_a2a = 4 if mode == "train" else 2
-        comm["expert-parallel all-to-all"] = slots * moe_stage * n_a2a * _collective("all_to_all", rows, ep, topo,
-                                                                                     per_server)
-    if pp > 1:
-        across = 1 if tp * pl.dp >= cards_per_server else 2
-        n_p2p = 2 if mode == "train" else 1
-        comm["pipeline send/recv"] = slots * virtual_stages * n_p2p * _collective("send_recv", act, 2, topo, across)
-    if mode == "train" and pl.dp > 1:
-        per_server = max(1, cards_per_server // (tp * pp)) if tp * pp < cards_per_server else 1
-        grad = params_card * 2
-        if zero >= 1:
-            comm["data-parallel reduce-scatter + all-gather"] = (
-                _collective("reduce_scatter", grad, pl.dp, topo, per_server)
-                + _collective("all_gather", grad, pl.dp, topo, per_server))
+        # 2 per layer forward (after attention and after the MLP), 2 backward, 2 more re-running the forward
+        passes = (4 + (2 if stack.recompute == "full" else 0)) if train else 2
+        calls = slots * layers_stage * passes
+        if stack.sequence_parallel:
+            out += [_price(Collective("tensor-parallel all-gather (sequence parallel)", "all_gather", act, calls, tp,
+                                      g["tp"]), topo),
+                    _price(Collective("tensor-parallel reduce-scatter (sequence parallel)", "reduce_scatter", act,
+                                      calls, tp, g["tp"]), topo)]
         else:
-            comm["data-parallel all-reduce"] = _collective("all_reduce", grad, pl.dp, topo, per_server)
-    return comm
+            out.append(_price(Collective("tensor-parallel all-reduce", "all_reduce", act, calls, tp, g["tp"]), topo))
+    if cp > 1:
+        # ring attention: cp - 1 steps passing K/V chunks forward; K/V and their gradients backward
+        per_layer = (cp - 1) * (3 if train else 1)
+        out.append(_price(Collective("context-parallel K/V ring send/recv", "send_recv", kv_chunk,
+                                     slots * layers_stage * per_layer, 2, g["cp"] if g["cp"] > 1 else 1), topo))
+    out += expert_parallel(pl, topo, mode, act, slots, moe_stage, experts_per_token, g["ep"])
+    if pp > 1:
+        sent = act / tp if stack.sequence_parallel and tp > 1 else act
+        per_server = 2 if g["pp"] > 1 else 1
+        out.append(_price(Collective("pipeline send/recv", "send_recv", sent,
+                                     slots * virtual_stages * (2 if train else 1), 2, per_server), topo))
+    if train and dp > 1:
+        grads = params_card * stack.grad_bytes
+        weights = params_card * 2
+        m = pl.microbatches
+        if stack.zero == 3:
+            out += [_price(Collective("FSDP parameter all-gather", "all_gather", weights, 2 * m, dp, g["dp"]), topo),
+                    _price(Collective("FSDP gradient reduce-scatter", "reduce_scatter", grads, m, dp, g["dp"]), topo)]
+        elif stack.zero >= 1:
+            out += [_price(Collective("data-parallel gradient reduce-scatter", "reduce_scatter", grads, 1, dp,
+                                      g["dp"]), topo),
+                    _price(Collective("data-parallel parameter all-gather", "all_gather", weights, 1, dp, g["dp"]),
+                           topo)]
+        else:
+            out.append(_price(Collective("data-parallel gradient all-reduce", "all_reduce", grads, 1, dp, g["dp"]),
+                              topo))
+    return out

@@ -3,6 +3,7 @@ per-card shapes, one, two or three decoder layers at a time, traced into the ker
 would charge (trace.py) and replayed; the difference between traces with n and n+1 layers is one
 layer's cost, so a model of any depth costs a few short traces."""
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,11 @@ def _count(model):
     return total, expert
 
 
+def _cache_bytes(cache):
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)
+               if t is not None)
+
+
 def _run(name, dense, moe, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd):
     cfg = shard(variant(name, dense, moe), tp)
     cfg._attn_implementation = "sdpa"
@@ -41,25 +47,27 @@ def _run(name, dense, moe, tp, chip, mode, mb, seq, context, fused, dtype, need_
     model.train(mode == "train")
     ids = torch.zeros((mb, seq), dtype=torch.long, device="meta")
     kv_bytes = 0
+    caches = []
     if mode == "train":
         def step():
             model(ids, labels=ids).loss.backward()
     elif mode == "prefill":
         def step():
             with torch.no_grad():
-                model(ids, use_cache=True, logits_to_keep=1)  # a serving prefill fills the KV cache
+                caches.append(model(ids, use_cache=True, logits_to_keep=1).past_key_values)  # fills the KV cache
     else:
         with torch.no_grad():
             cache = model(torch.zeros((mb, context), dtype=torch.long, device="meta"), use_cache=True,
                           logits_to_keep=1).past_key_values
-        kv_bytes = sum(t.numel() * t.element_size() for layer in cache.layers
-                       for t in (layer.keys, layer.values) if t is not None)
+        kv_bytes = _cache_bytes(cache)
         ids = torch.zeros((mb, 1), dtype=torch.long, device="meta")
 
         def step():
             with torch.no_grad():
                 model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
     result = trace.trace(step, chip, model, fused)
+    if caches:
+        kv_bytes = _cache_bytes(caches[0])
     elapsed, busy = trace.replay(result.ops, chip)
     fwd_ns = elapsed
     if mode == "train" and need_fwd:
@@ -68,8 +76,33 @@ def _run(name, dense, moe, tp, chip, mode, mb, seq, context, fused, dtype, need_
     return fwd_ns, elapsed, busy, result.saved_bytes, kv_bytes, total, expert
 
 
+_CACHE = {}
+
+
 def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torch.bfloat16, need_fwd=False):
-    """Trace the variants (base + 1 layer of each kind, + one more of each) and take differences."""
+    """Trace the variants (base + 1 layer of each kind, + one more of each) and take differences.
+    Memoised per process on everything the traces depend on (a search re-uses them)."""
+    key = (name, config(name).to_json_string(), tp, repr(chip.spec), chip.label(), mode, mb, seq, context, fused, dtype,
+           need_fwd)
+    hit = _CACHE.get(key)
+    if hit is None:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        import transformers
+
+        verbosity = transformers.logging.get_verbosity()
+        with warnings.catch_warnings():  # HF's deprecation notices about its own cache API are not the user's
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            transformers.logging.set_verbosity_error()
+            try:
+                hit = _CACHE[key] = _layer_costs(name, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd)
+            finally:
+                transformers.logging.set_verbosity(verbosity)
+    return hit
+
+
+def _layer_costs(name, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd):
     cfg = config(name)
     d = dense_layers(cfg)
     moe = cfg.num_hidden_layers - d

@@ -1,23 +1,65 @@
-"""Memory per card of a projected step (the busiest pipeline stage): weights, gradients and optimizer
-states (sharded over dp with ZeRO-1), activations saved for backward (all in-flight micro-batches,
-or only layer inputs under full recomputation), the KV cache when decoding."""
+"""Memory per card of a projected step (the busiest pipeline stage), under the training stack:
+
+- weights (bf16 2 B/param), gradients (stack.grad_bytes), fp32 master weights + Adam moments
+  (12 B/param), sharded over dp by ZeRO-1 (optimizer), -2 (+ gradients), -3/FSDP (+ weights, which
+  then need the gathered weights of the layer running and the one prefetched);
+- activations saved for backward, per layer as the trace measured them (HF's module code with the
+  fused kernels), for the micro-batches in flight on the first stage (1F1B: pp; interleaved:
+  pp + (pp - 1) / v, Megatron-Core's warm-up count), adjusted per Korthikanti et al. 2022:
+  sequence parallelism splits the norms' inputs and outputs (4 hidden-size tensors) over tp,
+  selective recomputation frees the attention kernel's logsumexp statistics (the flash kernel keeps
+  no softmax), full recomputation keeps each layer's input and one layer's working set;
+- inference: the KV cache (prefill: of the prompt; decode: of the context) and one layer's
+  working set (hidden states and the MLP's intermediate)."""
+
+GiB = 2**30
 
 
-def per_card(lc, mode, pl, params_card, elt, dense, moe, layers_stage, share, act, recompute, zero):
-    """{what: bytes}. lc: the LayerCosts; act: one micro-batch's hidden states (bytes)."""
-    memory = {"weights": params_card * elt}
-    if mode == "train":
-        m = pl.microbatches
-        memory["gradients"] = params_card * elt
-        memory["optimizer states"] = params_card * (12 if elt == 2 else 8) / (pl.dp if zero >= 1 else 1)
-        inflight = min(pl.pp, m)
-        per_layer = (lc.saved["dense"] * dense + lc.saved["moe"] * moe) / max(1, dense + moe)
-        if recompute:
-            acts = inflight * layers_stage * act + per_layer
-        else:
-            acts = inflight * layers_stage * per_layer
-        memory["activations"] = acts + max(0.0, lc.saved["base"])
-    else:
-        memory["KV cache"] = (lc.kv["dense"] * dense + lc.kv["moe"] * moe) * share if mode == "decode" else 0.0
-        memory["activations"] = max(0.0, lc.saved["base"])
+def per_card(lc, mode, pl, stack, params_card, layer_params, elt, dense, moe, layers_stage, act, heads_card,
+             seq_local, virtual_stages, working_set):
+    """{what: bytes}. lc: the LayerCosts; params_card: parameters of the busiest stage on one card;
+    layer_params: one layer's parameters on one card; act: one micro-batch's hidden states (bytes)."""
+    memory = {}
+    dp = pl.dp
+    if mode != "train":
+        memory["weights"] = params_card * elt
+        kv = (lc.kv["dense"] * dense + lc.kv["moe"] * moe) * layers_stage / max(1, dense + moe)
+        memory["KV cache"] = kv
+        memory["activations"] = working_set + max(0.0, lc.saved["base"])
+        return {k: int(v) for k, v in memory.items()}
+    shard_w = dp if stack.zero >= 3 else 1
+    memory["weights"] = params_card * elt / shard_w + (2 * layer_params * elt if stack.zero >= 3 and dp > 1 else 0)
+    memory["gradients"] = params_card * (stack.grad_bytes if elt == 2 else elt) / (dp if stack.zero >= 2 else 1)
+    memory["optimizer states"] = params_card * (12 if elt == 2 else 8) / (dp if stack.zero >= 1 else 1)
+    memory["activations"] = activations(lc, pl, stack, dense, moe, layers_stage, act, heads_card, seq_local,
+                                        virtual_stages)
     return {k: int(v) for k, v in memory.items()}
+
+
+def in_flight(pp, microbatches, virtual_stages):
+    """Micro-batches whose activations the first stage holds at once (Megatron-Core's warm-up + 1)."""
+    v = virtual_stages
+    n = pp if v == 1 else pp + (pp - 1) / v
+    return min(n, microbatches)
+
+
+def per_layer(lc, pl, stack, dense, moe, act, heads_card, seq_local):
+    """Activation bytes one layer saves for one micro-batch, under sequence parallelism and
+    selective recomputation (before full recomputation)."""
+    saved = (lc.saved["dense"] * dense + lc.saved["moe"] * moe) / max(1, dense + moe)
+    if stack.sequence_parallel and pl.tp > 1:
+        saved -= 4 * act * (1 - 1 / pl.tp)
+    if stack.recompute == "selective":
+        saved -= 4 * pl.micro_batch * heads_card * seq_local  # fp32 logsumexp per query row and head
+    return max(0.0, saved)
+
+
+def activations(lc, pl, stack, dense, moe, layers_stage, act, heads_card, seq_local, virtual_stages):
+    layer = per_layer(lc, pl, stack, dense, moe, act, heads_card, seq_local)
+    n = in_flight(pl.pp, pl.microbatches, virtual_stages)
+    if stack.recompute == "full":
+        kept = act / pl.tp if stack.sequence_parallel and pl.tp > 1 else act
+        acts = n * layers_stage * kept + layer
+    else:
+        acts = n * layers_stage * layer
+    return acts + max(0.0, lc.saved["base"])

@@ -1,6 +1,11 @@
-"""The models a projection can take, by name: the zoo's published configurations, the models of the
-published runs and a 100B-class dense model, and the tiny zoo models (tiny-<family>), with their
-layer counts and per-card (tensor-parallel) shapes."""
+"""The models a projection can take: by name (the zoo's published configurations, the models of the
+published runs and a 100B-class dense model, the tiny zoo models tiny-<family>) or as a Hugging Face
+config.json (or a folder holding one) of an architecture the zoo can build; with their layer counts
+and per-card (tensor-parallel) shapes."""
+
+import inspect
+import json
+import os
 
 from ..adapt import flops, zoo
 from .plan import ProjectionError
@@ -22,22 +27,100 @@ EXTRA = {
 ALIASES = {"deepseek-v3": "DeepSeek-V3-671B", "gpt-1008b": "GPT-1T", "llama3-405b": "Llama-3-405B"}
 
 
+# HF model_type -> zoo family. "gpt2" (GPT-style: multi-head attention, a 4h GELU MLP) is written as
+# a llama config the way EXTRA writes the GPT runs' models.
+MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3-moe",
+               "deepseek_v2": "deepseek-v2", "deepseek_v3": "deepseek-v3", "gpt2": "llama"}
+_REQUIRED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+_USER = {}  # canonical name (the config.json's absolute path) -> (family, values)
+
+
 def model_names():
     return [*zoo.PUBLISHED, *EXTRA, *(f"tiny-{n}" for n in zoo.names())]
 
 
+def _gpt2(raw):
+    missing = [k for k in ("n_embd", "n_layer", "n_head", "vocab_size") if k not in raw]
+    if missing:
+        raise ProjectionError(f"GPT-2-style config.json lacks {', '.join(repr(k) for k in missing)}")
+    h = raw["n_embd"]
+    inner = raw.get("n_inner") or 4 * h
+    return dict(vocab_size=raw["vocab_size"], hidden_size=h, intermediate_size=-(-2 * inner // 3),
+                num_hidden_layers=raw["n_layer"], num_attention_heads=raw["n_head"],
+                num_key_value_heads=raw["n_head"], max_position_embeddings=raw.get("n_positions", 1024),
+                tie_word_embeddings=raw.get("tie_word_embeddings", True))
+
+
+def load_config_json(path):
+    """Register the HF config.json at `path` (or in the folder `path`) and return its canonical name."""
+    file = os.path.join(path, "config.json") if os.path.isdir(path) else path
+    if not os.path.isfile(file):
+        raise ProjectionError(f"'{path}' is a folder without a config.json")
+    try:
+        with open(file) as f:
+            raw = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ProjectionError(f"cannot read {file} as JSON: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ProjectionError(f"{file} holds no JSON object")
+    raw = raw.get("text_config", raw) if "model_type" not in raw else raw
+    mtype = raw.get("model_type")
+    if not mtype:
+        raise ProjectionError(f"{file} has no 'model_type': cannot tell its architecture")
+    family = MODEL_TYPES.get(mtype)
+    arch = ", ".join(raw.get("architectures") or []) or "no architectures given"
+    if family is None:
+        raise ProjectionError(f"{file}: model_type '{mtype}' ({arch}) is not an architecture the projection can "
+                              f"build; known: {', '.join(MODEL_TYPES)} (a new one needs its family in "
+                              "torch_biren/adapt/zoo.py)")
+    if mtype == "gpt2":
+        values = _gpt2(raw)
+    else:
+        import transformers
+
+        cls = getattr(transformers, zoo.FAMILIES[family][0])
+        known = set(inspect.signature(cls.__init__).parameters) | {"rope_theta", "rope_scaling"}
+        values = {k: v for k, v in raw.items() if k in known}
+        need = _REQUIRED + (("moe_intermediate_size",) if family != "llama" and family not in ("qwen2", "qwen3")
+                            else ())
+        missing = [k for k in need if k not in values]
+        if missing:
+            raise ProjectionError(f"{file} ({mtype}) lacks {', '.join(repr(k) for k in missing)}")
+        values.setdefault("num_key_value_heads", values["num_attention_heads"])
+    values["tie_word_embeddings"] = values.get("tie_word_embeddings", raw.get("tie_word_embeddings", False))
+    name = os.path.abspath(file)
+    try:
+        zoo.family_config(family, **values)
+    except zoo.ConfigError as err:
+        raise ProjectionError(f"{file}: {err}") from None
+    _USER[name] = (family, values)
+    return name
+
+
 def resolve(name):
-    """Canonical model name for a case-insensitive name or alias; ProjectionError if unknown."""
+    """Canonical model name for a case-insensitive name or alias, or a config.json (or its folder);
+    ProjectionError if unknown."""
+    if isinstance(name, (str, os.PathLike)) and (os.path.sep in str(name) or str(name).endswith(".json")
+                                                  or os.path.isdir(str(name))):
+        if not os.path.exists(name):
+            raise ProjectionError(f"no such config.json or folder: '{name}'")
+        return load_config_json(str(name))
+    if name in _USER:
+        return name
     low = str(name).lower()
     low = ALIASES.get(low, low).lower()
     for n in model_names():
         if n.lower() == low:
             return n
-    raise ProjectionError(f"unknown model '{name}'; known: {', '.join(model_names())}")
+    raise ProjectionError(f"unknown model '{name}'; known: {', '.join(model_names())}, or a path to an HF "
+                          "config.json (or a folder holding one)")
 
 
 def config(name, **layers):
     """HF config of a model by canonical name, with layer-count overrides."""
+    if name in _USER:
+        family, values = _USER[name]
+        return zoo.family_config(family, **{**values, **layers})
     if name.startswith("tiny-"):
         return zoo.config(name[5:], **layers)
     if name in EXTRA:
@@ -79,12 +162,17 @@ def shard(cfg, tp):
     return cfg
 
 
-def model_flops(name, batch, seq, mode, context):
-    """The model FLOPs of one step (train: forward and backward; prefill; decode: one token)."""
+def model_flops(name, batch, seq, mode, context, causal=True):
+    """The model FLOPs of one step (train: forward and backward; prefill; decode: one token).
+    causal: attention counts the unmasked half of the score and PV products over the sequence, as the
+    flash kernels are charged (training and prefill; a decoded token meets its whole context);
+    causal=False: the full-sequence convention of adapt/flops.py."""
     cfg = config(name)
     n = flops.param_counts(cfg)["model"]
-    if mode == "train":
-        return flops.train_flops(cfg, batch, seq, n)
-    if mode == "prefill":
-        return flops.flops_per_token(cfg, seq, n, training=False) * batch * seq
-    return flops.flops_per_token(cfg, context + 1, n, training=False) * batch
+    if mode == "decode":
+        return flops.flops_per_token(cfg, context + 1, n, training=False) * batch
+    per_token = flops.flops_per_token(cfg, seq, n, training=mode == "train")
+    if causal:
+        dense = flops.flops_per_token(cfg, 0, n, training=mode == "train")
+        per_token = dense + (per_token - dense) / 2
+    return per_token * batch * seq

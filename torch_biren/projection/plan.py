@@ -1,5 +1,7 @@
-"""The parallel layout of a projection: cards = dp x tp x pp, experts over ep of them, the global
-batch in micro-batches; checked against the model (ProjectionError names what does not divide)."""
+"""The parallel layout of a projection: cards = dp x tp x pp x cp, experts over ep of them, the global
+batch in micro-batches; checked against the model (ProjectionError names what does not divide).
+Without a batch: one micro-batch per data-parallel replica, 4 x pp of them when pipelined (the
+bubble (pp - 1) / (m + pp - 1) then stays under 20%)."""
 
 from dataclasses import dataclass
 
@@ -10,7 +12,7 @@ class ProjectionError(ValueError):
 
 @dataclass
 class Plan:
-    """Parallel layout: cards = dp x tp x pp; ep divides dp x tp (experts spread over those cards)."""
+    """Parallel layout: cards = dp x tp x pp x cp; ep divides dp x tp (experts spread over those cards)."""
 
     cards: int
     dp: int
@@ -19,17 +21,34 @@ class Plan:
     ep: int
     micro_batch: int
     microbatches: int
+    cp: int = 1
+    batch_defaulted: bool = False
 
 
-def plan(cfg, cards, batch, dp=None, tp=1, pp=1, ep=1, micro_batch=None, mode="train"):
-    for n, v in (("cards", cards), ("batch", batch), ("tp", tp), ("pp", pp), ("ep", ep)):
+def default_batch(cards, tp=1, pp=1, cp=1, dp=None, micro_batch=None, mode="train"):
+    dp = dp or max(1, cards // (tp * pp * cp))
+    return dp * (micro_batch or 1) * (4 * pp if mode == "train" and pp > 1 else 1)
+
+
+def plan(cfg, cards, batch, dp=None, tp=1, pp=1, ep=1, micro_batch=None, mode="train", cp=1, seq=None):
+    defaulted = batch is None
+    for n, v in (("cards", cards), ("tp", tp), ("pp", pp), ("ep", ep), ("cp", cp)):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise ProjectionError(f"{n} must be a positive integer, got {v}")
-    if cards % (tp * pp):
-        raise ProjectionError(f"tp={tp} x pp={pp} does not divide {cards} cards")
-    dp = dp or cards // (tp * pp)
-    if dp * tp * pp != cards:
-        raise ProjectionError(f"dp={dp} x tp={tp} x pp={pp} = {dp * tp * pp}, not the {cards} cards")
+    if cards % (tp * pp * cp):
+        raise ProjectionError(f"tp={tp} x pp={pp}{f' x cp={cp}' if cp > 1 else ''} does not divide {cards} cards")
+    if defaulted:
+        batch = default_batch(cards, tp, pp, cp, dp, micro_batch, mode)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+        raise ProjectionError(f"batch must be a positive integer, got {batch}")
+    dp = dp or cards // (tp * pp * cp)
+    if dp * tp * pp * cp != cards:
+        raise ProjectionError(f"dp={dp} x tp={tp} x pp={pp}{f' x cp={cp}' if cp > 1 else ''} = {dp * tp * pp * cp},"
+                              f" not the {cards} cards")
+    if cp > 1 and mode == "decode":
+        raise ProjectionError("cp > 1 (context parallelism) applies to training and prefill, not decode")
+    if cp > 1 and seq is not None and seq % (2 * cp):
+        raise ProjectionError(f"cp={cp} needs the sequence ({seq}) to divide into 2 x cp chunks (load-balanced causal)")
     if cfg.num_attention_heads % tp:
         raise ProjectionError(f"tp={tp} does not divide the {cfg.num_attention_heads} attention heads")
     kv = cfg.num_key_value_heads
@@ -50,4 +69,4 @@ def plan(cfg, cards, batch, dp=None, tp=1, pp=1, ep=1, micro_batch=None, mode="t
     mb = micro_batch or (1 if mode == "train" and pp > 1 else local)
     if local % mb:
         raise ProjectionError(f"micro-batch {mb} does not divide the per-replica batch of {local}")
-    return Plan(cards, dp, tp, pp, ep, mb, local // mb)
+    return Plan(cards, dp, tp, pp, ep, mb, local // mb, cp, defaulted)

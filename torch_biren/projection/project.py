@@ -8,8 +8,9 @@ The parts, one file each: the model by name (models.py), the parallel plan (plan
 micro-batch's cost per layer, traced onto the device model (layers.py, trace.py), the collectives
 (communication.py), memory per card (memory.py), and the result with its report (report.py). Here:
 the 1F1B pipeline schedule (the bubble (pp-1)/(micro-batches+pp-1), shrunk by the virtual stages
-of the interleaved schedule), the optimizer step, the checkpoint and the top ops. MoE routing is
-assumed balanced.
+of the interleaved schedule), the training stack's effect on each micro-batch's time (stack.py),
+which communication compute hides, the optimizer step, the checkpoint and the top ops. MoE routing
+is assumed balanced.
 """
 
 import torch
@@ -17,7 +18,10 @@ import torch
 from ..adapt import flops as fl
 from ..sim import collectives, costs
 from ..sim.chip import Chip, load_chip
+from ..ops.attention import ATTENTION
+from ..ops.rms_norm import RMS_NORM
 from . import communication, memory
+from . import stack as stacks
 from .layers import layer_costs
 from .models import config, dense_layers, experts, model_flops, resolve
 from .plan import ProjectionError, plan
@@ -43,16 +47,22 @@ def _checkpoint(cfg, storage_GBps):
     return {"bytes": nbytes, "storage_GBps": gbps, "save_s": nbytes / (gbps * 1e9), "restore_s": nbytes / (gbps * 1e9)}
 
 
-def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=None, tp=1, pp=1, ep=1,
-            micro_batch=None, context=None, network=None, cards_per_server=8, recompute=False, zero=1,
-            fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1):
+def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp=None, tp=1, pp=1, ep=1, cp=1,
+            micro_batch=None, context=None, network=None, cards_per_server=8, recompute=None, zero=None,
+            fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, stack=None,
+            sequence_parallel=None, overlap_grad_reduce=None, overlap_param_gather=None, tp_comm_overlap=None,
+            grad_bytes=None, suggest=True):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
-    virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021), each card holding that
-    many non-adjacent chunks of layers: the bubble shrinks by that factor, pipeline sends grow by it."""
+    model: a catalogue name or an HF config.json (or its folder). batch: default one sequence per
+    data-parallel replica (x 4 pp when pipelined); seq: default 2048 (or the model's context if
+    shorter). The training stack (stack.py: Megatron-Core's defaults) from `stack` and/or the
+    keyword options. virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021)."""
     name = resolve(model)
     if mode not in MODES:
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
-    _positive("seq", seq)
+    st = stacks.make(stack, recompute=recompute, zero=zero, sequence_parallel=sequence_parallel,
+                     overlap_grad_reduce=overlap_grad_reduce, overlap_param_gather=overlap_param_gather,
+                     tp_comm_overlap=tp_comm_overlap, grad_bytes=grad_bytes)
     try:
         chip = chip if isinstance(chip, Chip) else load_chip(chip)
         if memory_mode:
@@ -60,7 +70,12 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
     except (ValueError, FileNotFoundError) as err:
         raise ProjectionError(str(err)) from None
     cfg = config(name)
-    pl = plan(cfg, cards, batch, dp, tp, pp, ep, micro_batch, mode)
+    limit = getattr(cfg, "max_position_embeddings", None)
+    if seq is None:
+        seq = min(2048, limit or 2048)
+    _positive("seq", seq)
+    pl = plan(cfg, cards, batch, dp, tp, pp, ep, micro_batch, mode, cp, seq)
+    batch = pl.micro_batch * pl.microbatches * pl.dp
     v = virtual_stages
     _positive("virtual_stages", v)
     if v > 1 and (pp == 1 or mode != "train"):
@@ -79,60 +94,201 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
         raise ProjectionError(str(err)) from None
     # Tiny zoo models run live in fp32; full-size ones are projected in bf16.
     dtype = dtype or (torch.float32 if name.startswith("tiny-") else torch.bfloat16)
-    lc = layer_costs(name, tp, chip, mode, pl.micro_batch, seq, context, fused, dtype, need_fwd=recompute)
+    seq_local = seq // cp
+    lc = layer_costs(name, tp, chip, mode, pl.micro_batch, seq_local, context, fused, dtype,
+                     need_fwd=mode == "train")
+    ctx = dict(name=name, cfg=cfg, chip=chip, topo=topo, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in,
+               seq_local=seq_local, context=context, lc=lc, dtype=dtype, v=v, cp=cp, fused=fused,
+               cards_per_server=cards_per_server, storage_GBps=storage_GBps, limit=limit)
+    r = _assemble(ctx, st)
+    if suggest and not r.fits:
+        r.suggestions = _suggestions(ctx, st)
+    return r
+
+
+def _per_stage(d, dense, moe, share):
+    return d["base"] + (d["dense"] * dense + d["moe"] * moe) * share
+
+
+def _stage_ops(lc, dense, moe, share):
+    ops = {}
+    for kind, count in (("base", 1), ("dense", dense * share), ("moe", moe * share)):
+        for op, ns in lc.busy[kind].items():
+            ops[op] = ops.get(op, 0.0) + ns * count
+    return ops
+
+
+def _assemble(ctx, st):
+    """Time and memory of the step under the training stack `st` (the traces are in ctx)."""
+    cfg, chip, topo, pl, mode, lc = ctx["cfg"], ctx["chip"], ctx["topo"], ctx["pl"], ctx["mode"], ctx["lc"]
+    tp, pp, cp, v = pl.tp, pl.pp, ctx["cp"], ctx["v"]
+    train = mode == "train"
     dense, moe = dense_layers(cfg), cfg.num_hidden_layers - dense_layers(cfg)
     # The busiest pipeline stage holds ceil(layers / pp) layers (uneven stages when pp does not divide).
     layers_stage = -(-cfg.num_hidden_layers // pp)
     share = layers_stage / cfg.num_hidden_layers  # of each kind of layer, on that stage
-    per_stage = lambda d: d["base"] + (d["dense"] * dense + d["moe"] * moe) * share  # noqa: E731
-    t_mb = per_stage(lc.total)  # one micro-batch through one stage (head and embedding counted once)
-    if recompute and mode == "train":
-        t_mb += (lc.fwd["dense"] * dense + lc.fwd["moe"] * moe) * share
-    elt = dtype.itemsize
-    act = pl.micro_batch * seq_in * cfg.hidden_size * elt  # one micro-batch's hidden states
-    m = pl.microbatches if mode == "train" else 1
+    ops = _stage_ops(lc, dense, moe, share)  # one micro-batch through the stage, fwd + bwd (train)
+    t_mb = _per_stage(lc.total, dense, moe, share)
+    f_mb = _per_stage(lc.fwd, dense, moe, share) if train else t_mb
+    attn_f, attn_b = ops.get(ATTENTION.name, 0.0), ops.get(ATTENTION.backward_name, 0.0)
+    norm_f, norm_b = ops.get(RMS_NORM.name, 0.0), ops.get(RMS_NORM.backward_name, 0.0)
+    if cp > 1:  # each card's queries meet the whole sequence's keys: cp x the traced (seq / cp) attention
+        t_mb += (cp - 1) * (attn_f + attn_b)
+        f_mb += (cp - 1) * attn_f
+    if st.sequence_parallel and tp > 1:  # the norms run on seq / tp tokens
+        t_mb -= (1 - 1 / tp) * (norm_f + norm_b)
+        f_mb -= (1 - 1 / tp) * norm_f
+    recompute_ns = 0.0
+    if train and st.recompute == "full":
+        recompute_ns = f_mb - lc.fwd["base"]
+    elif train and st.recompute == "selective":
+        recompute_ns = attn_f * cp
+    t_mb += recompute_ns
+    elt = ctx["dtype"].itemsize
+    act = pl.micro_batch * ctx["seq_in"] // cp * cfg.hidden_size * elt  # one micro-batch's hidden states
+    m = pl.microbatches if train else 1
     # 1F1B: m + (pp - 1) / v micro-batch slots on the critical path (v = 1: the plain schedule)
-    slots = m + (pp - 1) / v if mode == "train" else pp
-    params_card = lc.params["base"] + (lc.params["dense"] * dense + lc.params["moe"] * moe) * share
+    slots = m + (pp - 1) / v if train else pp
+    base_share = 1.0 if pp == 1 else 0.5  # embedding on the first stage, head on the last
+    params_card = lc.params["base"] * base_share + (lc.params["dense"] * dense + lc.params["moe"] * moe) * share
     experts_card = (lc.expert_params["dense"] * dense + lc.expert_params["moe"] * moe) * share
-    params_card = params_card - experts_card + experts_card / ep
+    params_card = params_card - experts_card + experts_card / pl.ep
+    layer_params = (params_card - lc.params["base"] * base_share) / max(1, layers_stage)
     e, k = experts(cfg)
-    comm = communication.per_step(pl, topo, mode, act, slots, layers_stage, moe * share, k, params_card, recompute,
-                                  zero, cards_per_server, v)
-    optimizer_ns = _optimizer_ns(params_card / (pl.dp if zero >= 1 else 1), chip) if mode == "train" else 0.0
-    compute = t_mb * slots if mode == "train" else per_stage(lc.total) * pp
-    bubble = t_mb * (pp - 1) / v if mode == "train" else 0.0
-    step = compute + sum(comm.values()) + optimizer_ns
-    tokens = batch * (seq if mode != "decode" else 1)
-    flops = model_flops(name, batch, seq if mode != "decode" else 1, mode, context)
+    heads_card = max(1, cfg.num_attention_heads // tp)
+    kv_heads = max(1, getattr(cfg, "num_key_value_heads", cfg.num_attention_heads) // tp)
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    kv_chunk = 2 * pl.micro_batch * ctx["seq_local"] * kv_heads * head_dim * elt
+    comm = communication.per_step(pl, topo, mode, st, cp, act, slots, layers_stage, moe * share, k, params_card,
+                                  kv_chunk, ctx["cards_per_server"], v)
+    _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card, pl, layers_stage)
+    optimizer_ns = _optimizer_ns(params_card / (pl.dp if st.zero >= 1 else 1), chip) if train else 0.0
+    compute = t_mb * slots if train else t_mb * pp
+    bubble = t_mb * (pp - 1) / v if train else 0.0
+    exposed = sum(c.exposed_ns for c in comm)
+    step = compute + exposed + optimizer_ns
+    tokens = ctx["batch"] * (ctx["seq"] if mode != "decode" else 1)
+    flops = model_flops(ctx["name"], ctx["batch"], ctx["seq"] if mode != "decode" else 1, mode, ctx["context"])
     peak = chip.matrix_flops("bf16")
-    mem = memory.per_card(lc, mode, pl, params_card, elt, dense, moe, layers_stage, share, act, recompute, zero)
-    # Top ops per step on one card
-    scale = slots if mode == "train" else pp
-    ops = {}
-    for kind, count in (("base", 1), ("dense", dense * share), ("moe", moe * share)):
-        for op, ns in lc.busy[kind].items():
-            ops[op] = ops.get(op, 0.0) + ns * count * scale
-    for c, ns in comm.items():
-        ops[f"({c})"] = ns
+    working = _working_set(cfg, pl, ctx["seq_in"] // cp, tp, elt, moe > 0) if not train else 0
+    mem = memory.per_card(lc, mode, pl, st, params_card, layer_params, elt, dense, moe, layers_stage, act,
+                          heads_card, ctx["seq_local"], v, working)
+    scale = slots if train else pp
+    top_ops = {op: ns * scale for op, ns in ops.items()}
+    if recompute_ns:
+        top_ops["(recomputed forward)"] = recompute_ns * slots
+    for c in comm:
+        top_ops[f"({c.name})"] = top_ops.get(f"({c.name})", 0.0) + c.ns
     if optimizer_ns:
-        ops["(optimizer: fused AdamW)"] = optimizer_ns
-    top = sorted(((n, ns) for n, ns in ops.items() if ns > 0), key=lambda x: -x[1])
+        top_ops["(optimizer: fused AdamW)"] = optimizer_ns
+    top = sorted(((n, ns) for n, ns in top_ops.items() if ns > 0), key=lambda x: -x[1])
+    cards = pl.cards
     assumptions = list(topo.assumptions) if cards > 1 else []
     if e:
         assumptions.append("MoE routing is balanced (every expert gets tokens x k / E rows); set by the projection")
     assumptions.append("kernels as torch_biren runs them (fused RMSNorm/SwiGLU/RoPE/attention, HF's module code)"
-                       if fused else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
-    if mode == "train":
-        assumptions.append(f"bf16 weights and gradients, fp32 AdamW states{' sharded over dp (ZeRO-1)' if zero else ''};"
-                           " gradient reduction not overlapped with compute")
+                       if ctx["fused"] else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
+    if train:
+        assumptions.append("bf16 weights, fp32 AdamW states; overlapped communication does not slow the kernels it "
+                           "hides behind (no published BR166 figure for the contention)")
+    assumptions.append("MFU counts model FLOPs with causal attention (the unmasked half, as the kernels are charged)")
     inferred = chip.inferred()
     if inferred:
         assumptions.append(f"{chip.name} numbers labelled inferred: {', '.join(inferred)}")
-    ckpt = _checkpoint(cfg, storage_GBps) if mode == "train" else {}
-    if ckpt and storage_GBps is None:
+    ckpt = _checkpoint(cfg, ctx["storage_GBps"]) if train else {}
+    if ckpt and ctx["storage_GBps"] is None:
         assumptions.append(f"checkpoint storage {ckpt['storage_GBps']:g} GB/s aggregate (parameter --storage-GBps; "
                            "no public figure for Biren clusters)")
-    return Result(name, mode, chip, topo, pl, batch, seq, context, step, tokens / step * 1e9,
-                  flops / (cards * peak * step * 1e-9), flops, mem, chip.memory_bytes, comm, compute - bubble, bubble,
-                  optimizer_ns, top, ckpt, assumptions, recompute and mode == "train", v)
+    warnings = []
+    limit = ctx["limit"]
+    length = ctx["context"] + 1 if mode == "decode" else ctx["seq"]
+    if limit and length > limit:
+        warnings.append(f"sequence {length:,} exceeds {cfg.model_type}'s context length {limit:,} "
+                        "(max_position_embeddings)")
+    if pl.batch_defaulted:
+        warnings.append(f"global batch defaulted to {ctx['batch']} (set --batch)")
+    bandwidth = (mem["weights"] + mem.get("KV cache", 0)) / (step * 1e-9) if mode == "decode" else 0.0
+    return Result(ctx["name"], mode, chip, topo, pl, ctx["batch"], ctx["seq"], ctx["context"], step,
+                  tokens / step * 1e9, flops / (cards * peak * step * 1e-9), flops, mem, chip.memory_bytes,
+                  {c.name: c.ns for c in comm}, compute - bubble, bubble, optimizer_ns, top, ckpt, assumptions,
+                  st.recompute == "full" and train, v, stack=st, collectives=comm, cp=cp, warnings=warnings,
+                  decode_Bps=bandwidth, recompute_ns=recompute_ns * slots if train else 0.0)
+
+
+def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage):
+    """Set each collective's exposed time: what compute hides of it under the stack's overlap options."""
+    b_mb = t_mb - f_mb
+    gemm = sum(ns for op, ns in ops.items() if op in ("aten::mm", "aten::addmm", "aten::bmm", "aten::_grouped_mm"))
+    bucket = stacks.BUCKET_PARAMS if pl.dp < 40 else stacks.BUCKET_PARAMS_PER_DP * pl.dp
+    tail = min(1.0, bucket / max(1.0, params_card))  # the last bucket waits for the end of backward
+    budget = {"gemm": gemm * slots, "attention": attention_ns * cp * slots, "bwd": b_mb, "fwd": f_mb,
+              "layers": t_mb * slots}
+    for c in comm:
+        hide = 0.0
+        if c.name.startswith("tensor-parallel") and st.tp_comm_overlap:
+            hide = min(c.ns, budget["gemm"])
+            budget["gemm"] -= hide
+        elif c.name.startswith("context-parallel"):  # ring attention overlaps its sends with the blocks
+            hide = min(c.ns, budget["attention"])
+            budget["attention"] -= hide
+        elif c.name == "FSDP parameter all-gather" and st.overlap_param_gather:
+            hide = min(c.ns * (1 - 1 / layers_stage), budget["layers"])
+            budget["layers"] -= hide
+        elif c.name == "FSDP gradient reduce-scatter" and st.overlap_grad_reduce:
+            hide = min(c.ns * (1 - 1 / layers_stage), budget["layers"])
+            budget["layers"] -= hide
+        elif c.name.startswith("data-parallel gradient") and st.overlap_grad_reduce and train:
+            hide = min(c.ns * (1 - tail), budget["bwd"])
+            budget["bwd"] -= hide
+        elif c.name == "data-parallel parameter all-gather" and st.overlap_param_gather and train:
+            hide = min(c.ns * (1 - tail), budget["fwd"])
+            budget["fwd"] -= hide
+        c.exposed_ns = c.ns - hide
+
+
+def _working_set(cfg, pl, seq, tp, elt, is_moe):
+    """Inference: one layer's transient tensors (residual and normed hidden states, the MLP's gate,
+    up and product), the largest the forward holds at once besides the KV cache."""
+    h = cfg.hidden_size
+    if is_moe:
+        e, k = experts(cfg)
+        inner = (cfg.moe_intermediate_size * k + cfg.moe_intermediate_size * (getattr(cfg, "n_shared_experts", 0) or 0))
+    else:
+        inner = cfg.intermediate_size
+    return pl.micro_batch * seq * (3 * h + 3 * -(-inner // tp)) * elt
+
+
+# What makes a non-fitting configuration fit, tried in this order, each alone then cumulatively.
+_FIXES = (("sequence_parallel", True, "--sequence-parallel"), ("recompute", "selective", "--recompute selective"),
+          ("zero", 1, "--zero 1 (distributed optimizer)"), ("recompute", "full", "--recompute full"),
+          ("zero", 2, "--zero 2"), ("zero", 3, "--zero 3 (FSDP)"))
+
+
+def _suggestions(ctx, st):
+    """Options that would make the step fit, with the memory they leave; memory only, from the same traces."""
+    out = []
+    if ctx["mode"] != "train":
+        return [f"more cards in tensor or pipeline parallel (--tp/--pp), or a smaller batch"]
+    cap = ctx["chip"].memory_bytes
+    tp = ctx["pl"].tp
+    cur = st
+    for field, value, flag in _FIXES:
+        if field == "sequence_parallel" and tp == 1:
+            continue
+        if getattr(cur, field) == value or (field == "zero" and cur.zero >= value):
+            continue
+        if field == "recompute" and stacks.RECOMPUTE.index(cur.recompute) >= stacks.RECOMPUTE.index(value):
+            continue
+        alone = _assemble(ctx, st.with_(**{field: value}))
+        cur = cur.with_(**{field: value})
+        both = _assemble(ctx, cur)
+        if alone.fits:
+            out.append(f"{flag}: {sum(alone.memory.values()) / 2**30:,.1f} GiB")
+            return out
+        if both.fits:
+            out.append(f"{cur.describe(tp, 'train')}: {sum(both.memory.values()) / 2**30:,.1f} GiB")
+            return out
+    if ctx["pl"].micro_batch > 1:
+        out.append("a smaller --micro-batch")
+    out.append("more cards in tensor or pipeline parallel (--tp/--pp; --auto searches them)")
+    return out

@@ -10,6 +10,13 @@ from .plan import Plan
 GiB = 2**30
 
 
+def _bytes(n):
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
 @dataclass
 class Result:
     model: str
@@ -35,6 +42,13 @@ class Result:
     assumptions: list = field(default_factory=list)
     recompute: bool = False
     virtual_stages: int = 1
+    stack: object = None  # the training stack (stack.Stack)
+    collectives: list = field(default_factory=list)  # [communication.Collective]
+    cp: int = 1
+    warnings: list = field(default_factory=list)
+    decode_Bps: float = 0.0  # decode: weights + KV cache read per token step / step time
+    recompute_ns: float = 0.0
+    suggestions: list = field(default_factory=list)  # what would make a non-fitting step fit
 
     @property
     def fits(self):
@@ -42,7 +56,16 @@ class Result:
 
     @property
     def comm_share(self):
-        return sum(self.comm_ns.values()) / self.step_ns if self.step_ns else 0.0
+        """The exposed communication's share of the step."""
+        return self.exposed_comm_ns / self.step_ns if self.step_ns else 0.0
+
+    @property
+    def exposed_comm_ns(self):
+        return sum(c.exposed_ns for c in self.collectives)
+
+    @property
+    def hidden_comm_ns(self):
+        return sum(c.ns - c.exposed_ns for c in self.collectives)
 
     def as_dict(self):
         return {
@@ -55,29 +78,49 @@ class Result:
             "comm_share": self.comm_share, "compute_s": self.compute_ns / 1e9, "bubble_s": self.bubble_ns / 1e9,
             "optimizer_s": self.optimizer_ns / 1e9, "top_ops": [(n, ns / 1e9) for n, ns in self.top_ops],
             "checkpoint": self.checkpoint, "assumptions": self.assumptions, "recompute": self.recompute,
-            "virtual_stages": self.virtual_stages,
+            "virtual_stages": self.virtual_stages, "cp": self.cp,
+            "stack": self.stack.__dict__ if self.stack else {}, "exposed_comm_s": self.exposed_comm_ns / 1e9,
+            "hidden_comm_s": self.hidden_comm_ns / 1e9,
+            "collectives": [{"name": c.name, "kind": c.kind, "ranks": c.ranks, "where": c.where,
+                             "bytes_per_call": c.nbytes, "calls": c.calls, "s": c.ns / 1e9,
+                             "exposed_s": c.exposed_ns / 1e9} for c in self.collectives],
+            "warnings": self.warnings, "decode_GBps": self.decode_Bps / 1e9, "suggestions": self.suggestions,
         }  # fmt: skip
 
     def report(self, top=8):
         p = self.plan
         lines = [f"Projection: {self.model} {self.mode} on {p.cards} x {self.chip.label()}"
-                 f" (dp {p.dp} x tp {p.tp} x pp {p.pp}{f', ep {p.ep}' if p.ep > 1 else ''})",
+                 f" (dp {p.dp} x tp {p.tp} x pp {p.pp}{f' x cp {self.cp}' if self.cp > 1 else ''}"
+                 f"{f', ep {p.ep}' if p.ep > 1 else ''})",
                  f"  topology: {self.topo.describe()}"]
+        lines += [f"  WARNING: {w}" for w in self.warnings]
         what = {"train": f"global batch {self.batch} x seq {self.seq}, micro-batch {p.micro_batch} x {p.microbatches}",
                 "prefill": f"batch {self.batch} x prompt {self.seq}",
                 "decode": f"batch {self.batch}, one token with {self.context} cached"}[self.mode]
         interleaved = f", interleaved 1F1B with {self.virtual_stages} virtual stages" if self.virtual_stages > 1 else ""
-        lines.append(f"  {what}{', full activation recomputation' if self.recompute else ''}{interleaved}")
+        lines.append(f"  {what}{interleaved}")
+        described = self.stack.describe(p.tp, self.mode) if self.stack else ""
+        if described:
+            lines.append(f"  training stack: {described}" if self.mode == "train" else f"  {described}")
         unit = "step" if self.mode == "train" else "token step" if self.mode == "decode" else "prefill"
-        lines.append(f"  {unit} time {_time(self.step_ns)}   tokens/s {self.tokens_per_s:,.0f}   "
-                     f"MFU {100 * self.mfu:.1f}%   communication {100 * self.comm_share:.1f}% of the step")
-        parts = [("compute", self.compute_ns), ("pipeline bubble", self.bubble_ns), ("optimizer", self.optimizer_ns),
-                 *((f"comm: {k}", v) for k, v in self.comm_ns.items())]
+        rate = (f"HBM {self.decode_Bps / 1e9:,.0f} GB/s achieved ({100 * self.decode_Bps / self.chip.hbm_peak_Bps:.0f}%"
+                " of peak: weights + KV cache per token step)" if self.mode == "decode" else f"MFU {100 * self.mfu:.1f}%")
+        lines.append(f"  {unit} time {_time(self.step_ns)}   tokens/s {self.tokens_per_s:,.0f}   {rate}   "
+                     f"exposed communication {100 * self.comm_share:.1f}% of the step")
+        parts = [("compute", self.compute_ns), ("pipeline bubble", self.bubble_ns),
+                 ("of which recomputation", self.recompute_ns), ("optimizer", self.optimizer_ns),
+                 ("exposed communication", self.exposed_comm_ns), ("hidden communication", self.hidden_comm_ns)]
         lines.append("  breakdown: " + ", ".join(f"{k} {_time(v)}" for k, v in parts if v > 0))
+        if self.collectives:
+            lines.append("  collectives per step on one card (group placement, volume per call):")
+            for c in self.collectives:
+                lines.append(f"    {c.name:<50} {c.ranks:>5} ranks {c.where:<32} {_bytes(c.nbytes):>10} x {c.calls:>7,.0f}"
+                             f"  {_time(c.ns):>10}, exposed {_time(c.exposed_ns)}")
         mem = ", ".join(f"{k} {v / GiB:,.1f}" for k, v in self.memory.items() if v)
         total = sum(self.memory.values())
         verdict = "fits" if self.fits else "DOES NOT FIT"
         lines.append(f"  memory per card (GiB): {mem}; total {total / GiB:,.1f} of {self.capacity / GiB:,.1f}: {verdict}")
+        lines += [f"  would fit with: {s}" for s in self.suggestions]
         if self.checkpoint:
             c = self.checkpoint
             lines.append(f"  checkpoint: {c['bytes'] / 1e12:,.2f} TB; save {c['save_s']:,.0f} s, restore "

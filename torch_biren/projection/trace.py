@@ -365,7 +365,7 @@ def _patched(model, fused):
 
 class Trace(NamedTuple):
     ops: list  # [Op] in issue order
-    saved_bytes: int  # bytes of distinct tensors autograd saved for backward (activations)
+    saved_bytes: int  # bytes of the distinct buffers autograd saved for backward (activations)
 
 
 def trace(fn, chip, model=None, fused=True):
@@ -375,8 +375,12 @@ def trace(fn, chip, model=None, fused=True):
     saved = {}
 
     def pack(t):
-        if isinstance(t, torch.Tensor) and t.device.type == "meta" and not isinstance(t, torch.nn.Parameter):
-            saved[id(t)] = _nbytes(t)
+        # A weight saved as a view (mm saves weight.t()) is a parameter, not an activation; views of one
+        # buffer (q, k and v projections saving the same input) hold its memory once.
+        root = t._base if isinstance(t, torch.Tensor) and t._base is not None else t
+        if isinstance(t, torch.Tensor) and t.device.type == "meta" and not isinstance(root, torch.nn.Parameter):
+            storage = t.untyped_storage()
+            saved[storage._cdata] = storage.nbytes()
         return t
 
     old, _active = _active, tracer

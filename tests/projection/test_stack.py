@@ -1,0 +1,159 @@
+"""The training stack (projection/stack.py): each option changes time and memory in the documented
+direction and amount on small cases computed by hand; config.json models; --auto; planner output."""
+
+import json
+
+import pytest
+
+from torch_biren import cli
+from torch_biren import projection as P
+from torch_biren.adapt import zoo
+from torch_biren.projection import search
+
+# tiny-llama: hidden 64, 2 layers, fp32; batch 2 x seq 16 on one replica -> one micro-batch of 2
+TINY = dict(model="tiny-llama", cards=2, tp=2, batch=2, seq=16)
+ACT = 2 * 16 * 64 * 4  # one micro-batch's hidden states, bytes
+
+
+def test_sequence_parallel_splits_the_norm_activations_and_keeps_the_volume():
+    off, on = P.project(**TINY), P.project(**TINY, sequence_parallel=True)
+    # 4 hidden-size tensors per layer (norm inputs and outputs) split over tp=2: 2 layers x 4 x ACT / 2
+    assert off.memory["activations"] - on.memory["activations"] == 2 * 4 * ACT // 2
+    assert set(on.comm_ns) == {"tensor-parallel all-gather (sequence parallel)",
+                               "tensor-parallel reduce-scatter (sequence parallel)"}
+    ag = next(c for c in on.collectives if "all-gather" in c.name)
+    assert ag.nbytes == ACT and ag.calls == 2 * 4  # 2 layers x (2 forward + 2 backward)
+    assert "sequence parallel on" in on.report()
+
+
+def test_full_recompute_keeps_layer_inputs_and_reruns_the_forward():
+    import torch
+
+    from torch_biren.projection.layers import layer_costs
+    from torch_biren.sim.chip import load_chip
+
+    none, full = P.project(**TINY), P.project(**TINY, recompute="full")
+    lc = layer_costs("tiny-llama", 2, load_chip("BR166"), "train", 2, 16, dtype=torch.float32, need_fwd=True)
+    layer, base = lc.saved["dense"], lc.saved["base"]
+    assert none.memory["activations"] == int(2 * layer + base)  # 2 layers, 1 micro-batch in flight
+    assert full.memory["activations"] == int(2 * ACT + layer + base)  # 2 layer inputs + one layer's working set
+    assert full.recompute_ns > 0
+    assert full.compute_ns == pytest.approx(none.compute_ns + full.recompute_ns)
+    tp_calls = lambda r: sum(c.calls for c in r.collectives)  # noqa: E731
+    assert tp_calls(full) == tp_calls(none) * 6 / 4  # 2 more all-reduces per layer re-running the forward
+
+
+def test_selective_recompute_frees_only_the_attention_statistics():
+    none, sel = P.project(**TINY), P.project(**TINY, recompute="selective")
+    heads_card = 4 // 2
+    assert none.memory["activations"] - sel.memory["activations"] == 2 * 4 * 2 * heads_card * 16  # fp32 lse
+    assert sel.step_ns > none.step_ns
+
+
+@pytest.mark.parametrize("zero", [0, 1, 2, 3])
+def test_zero_stages_shard_what_they_say(zero):
+    kw = dict(model="qwen2.5-7b", cards=2, batch=2, seq=256)
+    base, r = P.project(**kw, zero=0), P.project(**kw, zero=zero)
+    params = base.memory["weights"] / 2  # bf16
+    assert base.memory["optimizer states"] == pytest.approx(12 * params, rel=1e-6)
+    assert base.memory["gradients"] == pytest.approx(4 * params, rel=1e-6)
+    assert r.memory["optimizer states"] == pytest.approx(12 * params / (2 if zero >= 1 else 1), rel=1e-6)
+    assert r.memory["gradients"] == pytest.approx(4 * params / (2 if zero >= 2 else 1), rel=1e-6)
+    if zero == 3:
+        assert r.memory["weights"] < base.memory["weights"] * 0.6
+        assert "FSDP parameter all-gather" in r.comm_ns
+    elif zero:
+        assert set(r.comm_ns) == {"data-parallel gradient reduce-scatter", "data-parallel parameter all-gather"}
+    else:
+        assert set(r.comm_ns) == {"data-parallel gradient all-reduce"}
+
+
+def test_overlap_hides_dp_reduction_behind_backward():
+    kw = dict(model="qwen2.5-7b", cards=16, batch=16, seq=1024, zero=1)
+    plain, over = P.project(**kw), P.project(**kw, overlap_grad_reduce=True, overlap_param_gather=True)
+    assert plain.hidden_comm_ns == 0 and over.hidden_comm_ns > 0
+    assert over.step_ns == pytest.approx(plain.step_ns - over.hidden_comm_ns, rel=1e-9)
+    assert sum(over.comm_ns.values()) == pytest.approx(sum(plain.comm_ns.values()))
+    assert "hidden communication" in over.report()
+
+
+def test_context_parallel_halves_the_activations_and_multiplies_attention():
+    kw = dict(model="qwen2.5-7b", batch=1, seq=8192)
+    one, two = P.project(**kw, cards=1), P.project(**kw, cards=2, cp=2)
+    assert two.cp == 2 and "context-parallel K/V ring send/recv" in two.comm_ns
+    assert two.memory["activations"] < 0.6 * one.memory["activations"]
+    with pytest.raises(P.ProjectionError, match="2 x cp chunks"):
+        P.project("qwen2.5-7b", cards=2, cp=2, seq=1001)
+
+
+def test_config_json_round_trip_matches_the_catalogue(tmp_path):
+    family, values = zoo.PUBLISHED["Qwen2.5-7B"]
+    (tmp_path / "config.json").write_text(json.dumps({**values, "model_type": "qwen2",
+                                                      "architectures": ["Qwen2ForCausalLM"]}))
+    kw = dict(cards=4, batch=4, seq=512, tp=2)
+    a, b = P.project("qwen2.5-7b", **kw), P.project(str(tmp_path), **kw)
+    assert a.step_ns == b.step_ns and a.memory == b.memory and a.model_flops == b.model_flops
+
+
+def test_gpt2_style_config_json(tmp_path):
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257,
+                             "n_positions": 1024}))
+    r = P.project(str(f), cards=1, batch=1, seq=512)
+    assert r.fits and r.step_ns > 0
+
+
+def test_unknown_architecture_and_missing_fields_exit_2(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text(json.dumps({"model_type": "mixtral", "architectures": ["M"]}))
+    assert cli.main(["project", "--model", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "model_type 'mixtral' (M) is not an architecture the projection can build" in err and err.count("\n") == 1
+    (tmp_path / "b.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
+    assert cli.main(["project", "--model", str(tmp_path / "b.json")]) == 2
+    assert "lacks 'vocab_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads'" in capsys.readouterr().err
+    assert cli.main(["project", "--model", str(tmp_path / "none")]) == 2
+    assert "no such config.json or folder" in capsys.readouterr().err
+
+
+def test_defaults_work_without_batch_and_say_what_would_fit(capsys):
+    assert cli.main(["project", "--model", "qwen2.5-72b", "--cards", "8", "--tp", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "global batch defaulted to 1" in out and "DOES NOT FIT" in out and "would fit with:" in out
+    assert "Warning" not in out
+
+
+def test_a_fix_suggested_for_a_non_fitting_step_fits():
+    r = P.project("qwen2.5-7b", cards=8, tp=8 // 2, batch=64, seq=4096, dp=2)
+    if not r.fits:
+        assert r.suggestions
+    r = P.project("llama-3-405b", cards=8192, chip="H100", batch=2048, seq=8192, tp=8, pp=16, micro_batch=1,
+                  virtual_stages=8, sequence_parallel=True, zero=2)
+    assert not r.fits and r.suggestions == [s for s in r.suggestions if "recompute full" in s or "zero" in s]
+    assert P.project("llama-3-405b", cards=8192, chip="H100", batch=2048, seq=8192, tp=8, pp=16, micro_batch=1,
+                     virtual_stages=8, sequence_parallel=True, zero=2, recompute="full").fits
+
+
+def test_prefill_counts_kv_cache_and_decode_reports_bandwidth():
+    pre = P.project("qwen2.5-7b", cards=1, mode="prefill", batch=1, seq=200_000)
+    assert pre.memory["KV cache"] >= 28 * 2 * 200_000 * 4 * 128 * 2  # layers x K,V x tokens x kv heads x dim x bf16
+    assert sum(pre.memory.values()) > pre.memory["weights"] + pre.memory["KV cache"]  # + the activations
+    assert any("exceeds" in w for w in P.project("qwen2.5-7b", cards=1, mode="prefill", batch=1,
+                                                  seq=200_000).warnings)
+    dec = P.project("qwen2.5-7b", cards=1, mode="decode", batch=1, seq=2048)
+    assert "GB/s achieved" in dec.report() and "MFU" not in dec.report().splitlines()[3]
+
+
+def test_mfu_counts_causal_attention():
+    r = P.project("qwen2.5-7b", cards=1, mode="prefill", batch=1, seq=32768)
+    from torch_biren.projection.models import model_flops
+
+    assert r.model_flops < model_flops("Qwen2.5-7B", 1, 32768, "prefill", 0, causal=False)
+
+
+def test_auto_lists_fitting_configurations_and_rejections():
+    found = search.search("qwen2.5-7b", cards=8, batch=8, seq=1024)
+    assert found.results and all(r.fits for r in found.results)
+    steps = [r.step_ns for r in found.results]
+    assert steps == sorted(steps)
+    assert "rejected:" in found.report()

@@ -1,0 +1,85 @@
+"""The training stack a projection models: the options Megatron-Core users set, with Megatron-Core's
+defaults (TransformerConfig and DistributedDataParallelConfig: no sequence parallelism, no
+recomputation, no distributed optimizer, no overlap; fused QKV always, as Megatron's linear_qkv is).
+
+Each option's effect, as project() models it:
+- sequence_parallel (Korthikanti et al. 2022): the activations outside the tensor-parallel regions
+  (the two norms' inputs and outputs) and the norm kernels split over tp; the tensor-parallel
+  all-reduces become all-gather + reduce-scatter of the same volume.
+- recompute "selective" (core attention): the attention kernel runs again in backward; it frees the
+  softmax region, which the flash-attention kernel never stores, so only its logsumexp statistics.
+  "full": each layer keeps only its input; the layers' forward runs again in backward.
+- zero 1 (distributed optimizer): fp32 master weights and Adam moments sharded over dp, gradients
+  reduce-scattered and parameters all-gathered after the step; 2: gradients sharded too; 3 / FSDP:
+  weights too, all-gathered for each micro-batch's forward and backward and gradients
+  reduce-scattered per micro-batch.
+- overlap_grad_reduce / overlap_param_gather: the DP gradient reduction hides behind the last
+  micro-batch's backward, the parameter all-gather behind the first micro-batch's forward (ZeRO-3:
+  each layer's gather behind the previous layer's compute), less the last bucket's share.
+- tp_comm_overlap: tensor-parallel collectives hide behind the layer's GEMMs.
+- cp (context parallelism): each card holds seq/cp tokens; attention meets the whole sequence's
+  keys (attention kernels x cp), K/V chunks go round a ring, overlapped with the attention kernels.
+- virtual_stages > 1: the interleaved 1F1B schedule.
+"""
+
+from dataclasses import dataclass, fields, replace
+
+from .plan import ProjectionError
+
+RECOMPUTE = ("none", "selective", "full")
+# Megatron-Core's default gradient bucket: max(40M, 1M x dp) parameters.
+BUCKET_PARAMS, BUCKET_PARAMS_PER_DP = 40_000_000, 1_000_000
+
+
+@dataclass(frozen=True)
+class Stack:
+    sequence_parallel: bool = False
+    recompute: str = "none"
+    zero: int = 0
+    overlap_grad_reduce: bool = False
+    overlap_param_gather: bool = False
+    tp_comm_overlap: bool = False
+    grad_bytes: int = 4  # Megatron accumulates and reduces bf16 models' gradients in fp32
+
+    def __post_init__(self):
+        if self.recompute not in RECOMPUTE:
+            raise ProjectionError(f"recompute must be one of {', '.join(RECOMPUTE)}, got '{self.recompute}'")
+        if self.zero not in (0, 1, 2, 3):
+            raise ProjectionError(f"zero must be 0, 1, 2 or 3, got {self.zero}")
+        if self.grad_bytes not in (2, 4):
+            raise ProjectionError(f"grad_bytes must be 2 (bf16) or 4 (fp32), got {self.grad_bytes}")
+
+    def with_(self, **kw):
+        return replace(self, **kw)
+
+    def describe(self, tp, mode):
+        """The options, named, for the report."""
+        if mode != "train":
+            return "sequence parallel" if self.sequence_parallel and tp > 1 else ""
+        zero = {0: "no optimizer sharding", 1: "distributed optimizer (ZeRO-1)", 2: "ZeRO-2",
+                3: "ZeRO-3 / FSDP"}[self.zero]
+        parts = ["fused QKV", f"sequence parallel {'on' if self.sequence_parallel else 'off'}" if tp > 1 else None,
+                 f"recompute {self.recompute}", zero, f"grads fp{8 * self.grad_bytes}",
+                 f"overlap: grad reduce {_on(self.overlap_grad_reduce)}, param gather {_on(self.overlap_param_gather)}"
+                 f", TP comm {_on(self.tp_comm_overlap)}"]
+        return ", ".join(p for p in parts if p)
+
+
+def _on(flag):
+    return "on" if flag else "off"
+
+
+def make(stack=None, **options):
+    """A Stack from a Stack and/or keyword options (None values ignored); recompute=True means 'full'."""
+    base = stack or Stack()
+    known = {f.name for f in fields(Stack)}
+    kw = {}
+    for k, v in options.items():
+        if v is None:
+            continue
+        if k not in known:
+            raise ProjectionError(f"unknown training-stack option '{k}'")
+        if k == "recompute" and isinstance(v, bool):
+            v = "full" if v else "none"
+        kw[k] = v
+    return base.with_(**kw)
