@@ -18,6 +18,7 @@ from ..adapt import flops as fl
 from ..sim import collectives, costs
 from ..sim.chip import Chip, load_chip
 from . import communication, memory
+from . import moe as moe_model
 from .layers import layer_costs
 from .models import config, dense_layers, experts, model_flops, resolve
 from .plan import ProjectionError, plan
@@ -45,10 +46,12 @@ def _checkpoint(cfg, storage_GBps):
 
 def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=None, tp=1, pp=1, ep=1,
             micro_batch=None, context=None, network=None, cards_per_server=8, recompute=False, zero=1,
-            fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1):
+            fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, moe_options=None):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
     virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021), each card holding that
-    many non-adjacent chunks of layers: the bubble shrinks by that factor, pipeline sends grow by it."""
+    many non-adjacent chunks of layers: the bubble shrinks by that factor, pipeline sends grow by it.
+    moe_options: projection.moe.Options (or a dict of its fields) for MoE models: load imbalance,
+    node-limited routing, overlap of dispatch/combine, bytes on the wire."""
     name = resolve(model)
     if mode not in MODES:
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -80,6 +83,12 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
     # Tiny zoo models run live in fp32; full-size ones are projected in bf16.
     dtype = dtype or (torch.float32 if name.startswith("tiny-") else torch.bfloat16)
     lc = layer_costs(name, tp, chip, mode, pl.micro_batch, seq, context, fused, dtype, need_fwd=recompute)
+    # MoE as it trains (moe.py): routed experts per expert at the busiest card's rows, hierarchical dispatch/combine.
+    moe_options = moe_model.options_from(moe_options)
+    moe_cost = None
+    if moe_model.applies(name, cfg, moe_options):
+        moe_cost = moe_model.adjust_layer_costs(lc, cfg, pl, topo, chip, mode, pl.micro_batch * seq_in,
+                                                cards_per_server, dtype, moe_options)
     dense, moe = dense_layers(cfg), cfg.num_hidden_layers - dense_layers(cfg)
     # The busiest pipeline stage holds ceil(layers / pp) layers (uneven stages when pp does not divide).
     layers_stage = -(-cfg.num_hidden_layers // pp)
@@ -99,6 +108,8 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
     e, k = experts(cfg)
     comm = communication.per_step(pl, topo, mode, act, slots, layers_stage, moe * share, k, params_card, recompute,
                                   zero, cards_per_server, v)
+    if moe_cost:
+        comm = moe_model.replace_all_to_all(comm, moe_cost, slots * moe * share)
     optimizer_ns = _optimizer_ns(params_card / (pl.dp if zero >= 1 else 1), chip) if mode == "train" else 0.0
     compute = t_mb * slots if mode == "train" else per_stage(lc.total) * pp
     bubble = t_mb * (pp - 1) / v if mode == "train" else 0.0
@@ -119,7 +130,9 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
         ops["(optimizer: fused AdamW)"] = optimizer_ns
     top = sorted(((n, ns) for n, ns in ops.items() if ns > 0), key=lambda x: -x[1])
     assumptions = list(topo.assumptions) if cards > 1 else []
-    if e:
+    if moe_cost:
+        assumptions += moe_cost.assumptions
+    elif e:
         assumptions.append("MoE routing is balanced (every expert gets tokens x k / E rows); set by the projection")
     assumptions.append("kernels as torch_biren runs them (fused RMSNorm/SwiGLU/RoPE/attention, HF's module code)"
                        if fused else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
@@ -135,4 +148,4 @@ def project(model, cards=1, mode="train", batch=1, seq=2048, chip="BR166", dp=No
                            "no public figure for Biren clusters)")
     return Result(name, mode, chip, topo, pl, batch, seq, context, step, tokens / step * 1e9,
                   flops / (cards * peak * step * 1e-9), flops, mem, chip.memory_bytes, comm, compute - bubble, bubble,
-                  optimizer_ns, top, ckpt, assumptions, recompute and mode == "train", v)
+                  optimizer_ns, top, ckpt, assumptions, recompute and mode == "train", v, moe=moe_cost)

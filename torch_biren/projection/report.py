@@ -35,6 +35,7 @@ class Result:
     assumptions: list = field(default_factory=list)
     recompute: bool = False
     virtual_stages: int = 1
+    moe: object = None  # projection.moe.LayerCost of one MoE layer, for MoE models
 
     @property
     def fits(self):
@@ -56,6 +57,8 @@ class Result:
             "optimizer_s": self.optimizer_ns / 1e9, "top_ops": [(n, ns / 1e9) for n, ns in self.top_ops],
             "checkpoint": self.checkpoint, "assumptions": self.assumptions, "recompute": self.recompute,
             "virtual_stages": self.virtual_stages,
+            **({"moe": {"per_step_s": {k: v / 1e9 for k, v in self.moe.per_step.items()}, "volumes_bytes": self.moe.volumes,
+                        "expert_weight_bytes": self.moe.expert_weight_bytes}} if self.moe else {}),
         }  # fmt: skip
 
     def report(self, top=8):
@@ -74,6 +77,10 @@ class Result:
         parts = [("compute", self.compute_ns), ("pipeline bubble", self.bubble_ns), ("optimizer", self.optimizer_ns),
                  *((f"comm: {k}", v) for k, v in self.comm_ns.items())]
         lines.append("  breakdown: " + ", ".join(f"{k} {_time(v)}" for k, v in parts if v > 0))
+        if self.moe:
+            from .moe import describe
+
+            lines.append("  " + describe(self.moe))
         mem = ", ".join(f"{k} {v / GiB:,.1f}" for k, v in self.memory.items() if v)
         total = sum(self.memory.values())
         verdict = "fits" if self.fits else "DOES NOT FIT"
