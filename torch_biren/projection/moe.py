@@ -233,7 +233,8 @@ def layer(moe, tokens, ep=1, cards_per_server=8, topo=None, chip=None, mode="tra
     if moe.shared_experts:
         weights += 3 * h * moe.shared_experts * moe.shared_inter // max(1, tp) * elt
     notes = [f"MoE: {moe.experts} experts over ep={ep} ({local} per card), top-{k}; the group spans {n} server(s) "
-             f"of {g} card(s); routing imbalance {o.imbalance:g}x"
+             f"of {g} card(s); "
+             + ("routing is balanced" if o.imbalance == 1 else f"routing imbalance {o.imbalance:g}x (busiest card / mean)")
              + (f"; node-limited to {o.node_limit} servers per token" if o.node_limit else "")
              + (f"; dispatch/combine overlapped with compute ({o.comm_units_share:.0%} of the units serve it)"
                 if o.overlap else "; dispatch/combine not overlapped")]
@@ -245,6 +246,7 @@ def layer(moe, tokens, ep=1, cards_per_server=8, topo=None, chip=None, mode="tra
 # rows, as the live grouped_mm op charges) corrected by the model above.
 
 TRACED_EXPERTS = "aten::_grouped_mm"
+ALL_TO_ALL = "expert-parallel all-to-all"  # communication.py's entry
 
 
 def applies(name, cfg, options):
@@ -289,9 +291,10 @@ def adjust_layer_costs(lc, cfg, pl, topo, chip, mode, tokens, cards_per_server, 
 def replace_all_to_all(comm, cost, layers_on_path):
     """communication.py's all-to-all entry replaced by the exposed dispatch/combine of `layers_on_path`
     MoE layer passes (micro-batch slots x MoE layers on the stage); the per-step figures kept on cost."""
-    comm = {k: v for k, v in comm.items() if k != "expert-parallel all-to-all"}
+    comm = dict(comm)
+    comm.pop(ALL_TO_ALL, None)
     if cost.comm_total_ns:
-        comm["expert-parallel dispatch/combine (exposed)"] = cost.exposed_ns * layers_on_path
+        comm[ALL_TO_ALL] = cost.exposed_ns * layers_on_path  # what is not hidden under compute
     cost.per_step = {"dispatch": cost.comm_ns["dispatch"] * layers_on_path, "combine": cost.comm_ns["combine"] *
                      layers_on_path, "exposed": cost.exposed_ns * layers_on_path,
                      "hidden": cost.hidden_ns * layers_on_path}
