@@ -41,7 +41,7 @@ communication): about 1,385 tokens/s per GPU, i.e. 1e12 / (1,385 x 3,600) = 201K
 trillion tokens, against the report's 180K (about 1,543 tokens/s per GPU): **-10%**, with nothing
 tuned on it. The projection runs BF16 GEMMs where the report runs FP8 ones (the chip files give no
 FP8 peak), which alone makes it pessimistic; DualPipe's smaller bubble is not modelled (1F1B's
-15/135 of the step is charged), which also errs low. Per step: compute 19.1 s (of which about 1.2 s
+15/135 of the step is charged), which also errs low. Per step: compute 19.1 s (of which about 1.1 s
 is the compute lost to the SMs serving overlapped communication), bubble 2.4 s, all-to-all 8.4 s
 all hidden (dispatch 3.6 s + combine 4.8 s: per card and call 92 MB over the network and 206 MB over
 NVLink for dispatch in FP8, twice that for combine), DP reduce-scatter + all-gather 0.35 s and
@@ -59,7 +59,7 @@ cluster), more than the 21.7 s of compute can hide once the comm units' share is
 about 1 s stays exposed. A 1.3x load imbalance costs BR166 24% (888 tokens/s): the busiest card's
 experts and its received all-to-all both scale, and the exposed part grows to 6.9 s. Without
 DeepSeek's recipe the BR166 cluster drops to 420 tokens/s per card, 68% of the step in all-to-all:
-the issue's "MFU 1.6%, all-to-all 81%" came from that plain setting on 256 cards; the network, not
+the network, not
 the chip, is what a BR166 MoE cluster has to be planned around (a 400 Gb/s NIC per card, or the
 supernode network preset, changes the answer: try `network="roce-400"`).
 
