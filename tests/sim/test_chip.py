@@ -20,7 +20,7 @@ MiB = 2**20
 
 
 def test_bundled_chips():
-    assert set(available_chips()) == {"A100", "BR100", "BR104", "BR106", "BR110", "BR166", "H100", "H200"}
+    assert set(available_chips()) == {"A100", "BR100", "BR104", "BR106", "BR110", "BR166", "H100", "H200", "H800"}
 
 
 @pytest.mark.parametrize("name", USABLE)

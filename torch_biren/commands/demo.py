@@ -1,7 +1,8 @@
 """The main job, end to end (what `make demo` runs): bring a Qwen-style model (the zoo's qwen2, a
 real HF Qwen2ForCausalLM from a tiny seeded config) up on a simulated Biren BR166 with the
 adaptation ladder in fp32 and bf16, print its report, where the loss-alignment plot is, and the
-BR166 performance summary.
+BR166 performance summary, and end with the projection of the full-size model the tiny one stands
+for (Qwen2.5-7B training on 8 BR166 beside 8 H100; torch_biren.projection).
 """
 
 import os
@@ -11,6 +12,9 @@ import time
 HELP = "adapt one Qwen-style model end to end and print its report (make demo)"
 
 MODEL = "qwen2"
+# The full-size projection at the end: the model the tiny qwen2 stands for, on one server of each chip.
+FULL = dict(model="Qwen2.5-7B", cards=8, batch=32, seq=4096, tp=2, micro_batch=1, recompute="full", zero=1)
+FULL_CHIPS = ("BR166", "H100")
 
 
 def add_arguments(p):
@@ -40,6 +44,32 @@ def _summary(results, chip):
             lines.append(f"        the same step on {b['chip']}: {b['step_ns'] / 1e6:.2f} ms")
     lines.append("  A model this small is bound by host issue (about 20 µs per eager op on any chip: 'idle' above),\n"
                  "  which is why the GPU baseline matches; `adapt qwen2 --set hidden_size=...` moves towards the peaks.")
+    return "\n".join(lines)
+
+
+def _full_size(chip):
+    """Lines comparing the full-size projection on `chip` with the first GPU of FULL_CHIPS."""
+    from ..projection import ProjectionError, project
+
+    f = FULL
+    lines = [f"Projection of the full-size model: {f['model']} training on {f['cards']} cards (dp {f['cards'] // f['tp']}"
+             f" x tp {f['tp']}), global batch {f['batch']} x {f['seq']} tokens, full activation recomputation, distributed"
+             " optimizer (ZeRO-1):"]
+    results = {}
+    for name in dict.fromkeys((chip, *FULL_CHIPS[1:])):
+        try:
+            results[name] = r = project(**f, chip=name)
+        except ProjectionError as err:
+            lines.append(f"  {name}: {err}")
+            continue
+        lines.append(f"  {r.chip.label():<12} step {r.step_ns / 1e9:6.2f} s   {r.tokens_per_s:>9,.0f} tokens/s   "
+                     f"MFU {100 * r.mfu:4.1f}%   exposed communication {100 * r.comm_share:4.1f}%   memory "
+                     f"{sum(r.memory.values()) / 2**30:.1f} of {r.capacity / 2**30:.1f} GiB ({'fits' if r.fits else 'DOES NOT FIT'})")
+    if len(results) == 2:
+        a, b = results.values()
+        lines.append(f"  {a.chip.name} / {b.chip.name} throughput: {a.tokens_per_s / b.tokens_per_s:.2f}x"
+                     f" (BR166 numbers are defaults inferred from public BR100 figures; `python -m torch_biren project"
+                     f" --help` for any model, cluster and plan)")
     return "\n".join(lines)
 
 
@@ -76,6 +106,8 @@ def run(args):
     print()
     print(f"Loss-alignment plot: {paths['plots'].get(MODEL, '(none: no training run)')}")
     print(f"Full report: {paths['markdown']}")
+    print()
+    print(_full_size(chip.name))
     print(f"{'All rungs passed' if status == 0 else 'Some rungs FAILED'} in fp32 and bf16"
           f" ({time.time() - t0:.0f} s wall).")
     return status

@@ -20,6 +20,10 @@ EXTRA = {
                    num_attention_heads=160, num_key_value_heads=160, max_position_embeddings=2048),
     "GPT-100B": dict(vocab_size=51200, hidden_size=10240, intermediate_size=27304, num_hidden_layers=80,
                      num_attention_heads=80, num_key_value_heads=80, max_position_embeddings=4096),
+    # BLOOM (BigScience 2022, arXiv 2211.05100): 70 layers, hidden 14336, 112 heads, vocab 250,680, 4h GELU MLP
+    # written as SwiGLU of width 8h/3 (rounded up to a multiple of 8); ALiBi is not modelled.
+    "BLOOM-176B": dict(vocab_size=250680, hidden_size=14336, intermediate_size=38232, num_hidden_layers=70,
+                       num_attention_heads=112, num_key_value_heads=112, max_position_embeddings=2048),
     "Llama-3-405B": dict(vocab_size=128256, hidden_size=16384, intermediate_size=53248, num_hidden_layers=126,
                          num_attention_heads=128, num_key_value_heads=8, max_position_embeddings=131072,
                          rope_theta=500000.0),

@@ -22,6 +22,7 @@ from ..ops.attention import ATTENTION
 from ..ops.rms_norm import RMS_NORM
 from . import communication, memory
 from . import stack as stacks
+from . import moe as moe_model
 from .layers import layer_costs
 from .models import config, dense_layers, experts, model_flops, resolve
 from .plan import ProjectionError, plan
@@ -51,12 +52,14 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
             micro_batch=None, context=None, network=None, cards_per_server=8, recompute=None, zero=None,
             fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, stack=None,
             sequence_parallel=None, overlap_grad_reduce=None, overlap_param_gather=None, tp_comm_overlap=None,
-            grad_bytes=None, suggest=True):
+            grad_bytes=None, suggest=True, moe_options=None):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
     model: a catalogue name or an HF config.json (or its folder). batch: default one sequence per
     data-parallel replica (x 4 pp when pipelined); seq: default 2048 (or the model's context if
     shorter). The training stack (stack.py: Megatron-Core's defaults) from `stack` and/or the
-    keyword options. virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021)."""
+    keyword options. virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021).
+    moe_options: projection.moe.Options (or a dict of its fields) for MoE models: load imbalance,
+    node-limited routing, overlap of dispatch/combine, bytes on the wire."""
     name = resolve(model)
     if mode not in MODES:
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -97,7 +100,13 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
     seq_local = seq // cp
     lc = layer_costs(name, tp, chip, mode, pl.micro_batch, seq_local, context, fused, dtype,
                      need_fwd=mode == "train")
-    ctx = dict(name=name, cfg=cfg, chip=chip, topo=topo, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in,
+    # MoE as it trains (moe.py): routed experts per expert at the busiest card's rows, hierarchical dispatch/combine.
+    moe_options = moe_model.options_from(moe_options)
+    moe_cost = None
+    if moe_model.applies(name, cfg, moe_options):
+        moe_cost = moe_model.adjust_layer_costs(lc, cfg, pl, topo, chip, mode, pl.micro_batch * seq_local,
+                                                cards_per_server, dtype, moe_options)
+    ctx = dict(name=name, moe_cost=moe_cost, cfg=cfg, chip=chip, topo=topo, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in,
                seq_local=seq_local, context=context, lc=lc, dtype=dtype, v=v, cp=cp, fused=fused,
                cards_per_server=cards_per_server, storage_GBps=storage_GBps, limit=limit)
     r = _assemble(ctx, st)
@@ -162,6 +171,8 @@ def _assemble(ctx, st):
     comm = communication.per_step(pl, topo, mode, st, cp, act, slots, layers_stage, moe * share, k, params_card,
                                   kv_chunk, ctx["cards_per_server"], v)
     _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card, pl, layers_stage)
+    if ctx["moe_cost"]:  # dispatch/combine as moe.py prices and overlaps them
+        moe_model.price_all_to_all(comm, ctx["moe_cost"], slots * moe * share)
     optimizer_ns = _optimizer_ns(params_card / (pl.dp if st.zero >= 1 else 1), chip) if train else 0.0
     compute = t_mb * slots if train else t_mb * pp
     bubble = t_mb * (pp - 1) / v if train else 0.0
@@ -184,7 +195,9 @@ def _assemble(ctx, st):
     top = sorted(((n, ns) for n, ns in top_ops.items() if ns > 0), key=lambda x: -x[1])
     cards = pl.cards
     assumptions = list(topo.assumptions) if cards > 1 else []
-    if e:
+    if ctx["moe_cost"]:
+        assumptions += ctx["moe_cost"].assumptions
+    elif e:
         assumptions.append("MoE routing is balanced (every expert gets tokens x k / E rows); set by the projection")
     assumptions.append("kernels as torch_biren runs them (fused RMSNorm/SwiGLU/RoPE/attention, HF's module code)"
                        if ctx["fused"] else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
@@ -212,7 +225,7 @@ def _assemble(ctx, st):
                   tokens / step * 1e9, flops / (cards * peak * step * 1e-9), flops, mem, chip.memory_bytes,
                   {c.name: c.ns for c in comm}, compute - bubble, bubble, optimizer_ns, top, ckpt, assumptions,
                   st.recompute == "full" and train, v, stack=st, collectives=comm, cp=cp, warnings=warnings,
-                  decode_Bps=bandwidth, recompute_ns=recompute_ns * slots if train else 0.0)
+                  decode_Bps=bandwidth, recompute_ns=recompute_ns * slots if train else 0.0, moe=ctx["moe_cost"])
 
 
 def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage):

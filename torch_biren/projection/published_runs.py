@@ -61,3 +61,75 @@ def tflops_per_gpu(run):
     """(projected TFLOP/s per GPU, the projection's Result) for `run`."""
     r = project(**run.kwargs)
     return run.flops(r) / (r.step_ns * 1e-9) / run.kwargs["cards"] / 1e12, r
+
+
+# Runs added for issue 13 item 5, each with its source; projected as their papers describe them, nothing
+# tuned on them, their errors reported as they come (not asserted within a tolerance).
+class Added(NamedTuple):
+    name: str
+    kwargs: dict  # project() arguments
+    figure: float  # published
+    unit: str  # "TFLOP/s per GPU" (with flops) or "tokens/s per GPU"
+    source: str
+    setup: str  # hardware, model, parallel configuration as published, and what the projection assumes
+    flops: Callable = None  # Result -> FLOPs counted by the published figure (TFLOP/s rows)
+
+
+ADDED = [
+    Added("BLOOM-176B, 384 A100 (Megatron-DeepSpeed)",
+          dict(model="bloom-176b", cards=384, chip="A100", batch=2048, seq=2048, tp=4, pp=12, micro_batch=1,
+               recompute=True), 150, "TFLOP/s per GPU",
+          "bigscience.notion.site/BigScience-176B-Model (training throughput about 150 TFLOPs; one replica on 48 "
+          "GPUs); BLOOM paper arXiv 2211.05100 (48 nodes x 8 A100 80GB, global batch 2048 x 2048 tokens)",
+          "384 x A100 80GB, TP 4 x PP 12 (48 GPUs per replica) x DP 8, batch 2048, seq 2048; the figure in "
+          "Megatron's convention (recomputed forward counted), activation recomputation assumed",
+          lambda r: megatron_flops(2048, 2048, 70, 14336, 250680)),
+    Added("OPT-175B, 992 A100 (metaseq, FSDP + Megatron TP)",
+          dict(model="gpt-175b", cards=992, chip="A100", batch=992, seq=2048, tp=8, micro_batch=1, recompute=True),
+          147, "TFLOP/s per GPU",
+          "Zhang et al. 2022, OPT, arXiv 2205.01068: 992 80GB A100, 147 TFLOP/s per GPU, FSDP with Megatron-LM "
+          "tensor parallelism, global batch about 2M tokens",
+          "992 x A100 80GB; TP 8 x DP 124 assumed (the TP degree is not in the sources read), batch 992 x 2048 = "
+          "2.03M tokens, OPT's 175B shape as GPT-175B (vocab 51,200 for 50,272); model FLOPs convention assumed",
+          lambda r: r.model_flops),
+    Added("DeepSeek-V3, 2048 H800 (EP 64, PP 16)",
+          dict(model="deepseek-v3", cards=2048, chip="H800", batch=15360, seq=4096, pp=16, ep=64, micro_batch=1,
+               moe_options=dict(node_limit=4, overlap=True, comm_units_share=20 / 132, dispatch_bytes=1.0)),
+          1e12 / (180e3 * 3600), "tokens/s per GPU",
+          "DeepSeek-V3 technical report, arXiv 2412.19437: 180K H800 GPU hours per trillion tokens; 2048 H800, "
+          "PP 16 (DualPipe), EP 64 over 8 nodes, ZeRO-1 DP, node-limited routing to 4 nodes, batch 15,360 x 4096",
+          "BF16 GEMMs (the report's are FP8), 1F1B bubble (DualPipe's is smaller), DeepSeek's MoE recipe "
+          "(projection.moe.DEEPSEEK_V3)"),
+]  # fmt: skip
+
+
+def project_error(entry):
+    """(projected figure, published figure, signed relative error, Result) for an Added entry (or a Run)."""
+    if isinstance(entry, Run):
+        got, r = tflops_per_gpu(entry)
+        return got, entry.tflops_per_gpu, got / entry.tflops_per_gpu - 1, r
+    r = project(**entry.kwargs)
+    cards = entry.kwargs["cards"]
+    if entry.unit == "TFLOP/s per GPU":
+        got = entry.flops(r) / (r.step_ns * 1e-9) / cards / 1e12
+    elif entry.unit == "tokens/s per GPU":
+        got = r.tokens_per_s / cards
+    else:
+        raise ValueError(f"unknown unit {entry.unit!r}")
+    return got, entry.figure, got / entry.figure - 1, r
+
+
+def error_table(entries=None):
+    """Markdown rows: run, published, projected, error, fits memory; the median and worst |error|."""
+    entries = ADDED if entries is None else entries
+    rows, errs = ["| run | published | projected | error | fits |", "|---|---|---|---|---|"], []
+    for e in entries:
+        got, want, err, r = project_error(e)
+        unit = getattr(e, "unit", "TFLOP/s per GPU")
+        errs.append(abs(err))
+        rows.append(f"| {e.name} | {want:,.0f} {unit} | {got:,.0f} | {100 * err:+.1f}% | {'yes' if r.fits else 'no'} |")
+    errs.sort()
+    mid = len(errs) // 2
+    median = errs[mid] if len(errs) % 2 else (errs[mid - 1] + errs[mid]) / 2
+    rows.append(f"\nmedian |error| {100 * median:.1f}%, worst {100 * errs[-1]:.1f}% over {len(errs)} runs")
+    return "\n".join(rows)

@@ -49,6 +49,7 @@ class Result:
     decode_Bps: float = 0.0  # decode: weights + KV cache read per token step / step time
     recompute_ns: float = 0.0
     suggestions: list = field(default_factory=list)  # what would make a non-fitting step fit
+    moe: object = None  # projection.moe.LayerCost of one MoE layer, for MoE models
 
     @property
     def fits(self):
@@ -85,6 +86,8 @@ class Result:
                              "bytes_per_call": c.nbytes, "calls": c.calls, "s": c.ns / 1e9,
                              "exposed_s": c.exposed_ns / 1e9} for c in self.collectives],
             "warnings": self.warnings, "decode_GBps": self.decode_Bps / 1e9, "suggestions": self.suggestions,
+            **({"moe": {"per_step_s": {k: v / 1e9 for k, v in self.moe.per_step.items()}, "volumes_bytes": self.moe.volumes,
+                        "expert_weight_bytes": self.moe.expert_weight_bytes}} if self.moe else {}),
         }  # fmt: skip
 
     def report(self, top=8):
@@ -116,6 +119,10 @@ class Result:
             for c in self.collectives:
                 lines.append(f"    {c.name:<50} {c.ranks:>5} ranks {c.where:<32} {_bytes(c.nbytes):>10} x {c.calls:>7,.0f}"
                              f"  {_time(c.ns):>10}, exposed {_time(c.exposed_ns)}")
+        if self.moe:
+            from .moe import describe
+
+            lines.append("  " + describe(self.moe))
         mem = ", ".join(f"{k} {v / GiB:,.1f}" for k, v in self.memory.items() if v)
         total = sum(self.memory.values())
         verdict = "fits" if self.fits else "DOES NOT FIT"

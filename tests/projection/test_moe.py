@@ -1,0 +1,152 @@
+"""MoE as it trains (projection/moe.py): volumes, hierarchical all-to-all, node-limited routing,
+imbalance, overlap, grouped GEMMs and expert memory, each on a small case computed by hand."""
+
+import pytest
+
+from torch_biren.projection import ProjectionError, project
+from torch_biren.projection import moe as M
+from torch_biren.projection.models import config
+from torch_biren.sim import collectives, costs
+from torch_biren.sim.chip import load_chip
+
+BR166 = load_chip("BR166")
+SMALL = M.MoE(hidden=1024, expert_inter=512, experts=16, top_k=2)
+
+
+def _topo(cards, **kw):
+    # Line-rate links and no per-step latency: times are bytes / bandwidth, by hand.
+    return collectives.topology(cards, BR166, 8, "roce-200", efficiency=1.0, intra_alpha_ns=0, inter_alpha_ns=0, **kw)
+
+
+def test_servers_reached_by_hand():
+    assert M.servers_reached(1, 8) == 1.0
+    assert M.servers_reached(2, 2) == pytest.approx(1.5)  # 2 (1 - 1/4)
+    assert M.servers_reached(8, 8, node_limit=4) == pytest.approx(4 * (1 - 0.75**8))  # 3.5995
+
+
+def test_dispatch_rows_by_hand():
+    # 100 tokens x top-2 = 200 rows. One server of 8: 7/8 leave the card, none cross the network.
+    assert M.dispatch_rows(100, 2, ep=8, per_server=8) == (0.0, 175.0)
+    # 16 cards over 2 servers: 8/16 cross the network, 7/16 stay on the card links.
+    assert M.dispatch_rows(100, 2, ep=16, per_server=8) == (100.0, 87.5)
+    # Node-limited to 1 server: a token reaches D = 1 server, remote with probability 1/2; the
+    # card links carry (g-1)/g of the rows (direct plus forwarded).
+    assert M.dispatch_rows(100, 2, ep=16, per_server=8, node_limit=1) == (50.0, 175.0)
+
+
+def test_dispatch_inside_one_server_by_hand():
+    # 1024 tokens x 8 x 1024 hidden x 2 B; 7/8 of it over 8 x 32 GB/s BLink = 256 GB/s, plus one launch.
+    m = M.MoE(hidden=1024, expert_inter=512, experts=64, top_k=8)
+    r = M.layer(m, 1024, ep=8, topo=_topo(8), mode="prefill")
+    assert r.volumes["dispatch card links"] == 7168 * 1024 * 2
+    assert r.volumes["dispatch network"] == 0
+    assert r.comm_ns["dispatch"] == pytest.approx(7168 * 1024 * 2 / 256e9 * 1e9 + 5000)
+    assert r.calls == {"dispatch": 1, "combine": 1}
+
+
+def test_without_node_limit_it_is_the_collective_models_hierarchical_all_to_all():
+    topo = collectives.topology(64, BR166, 8)
+    r = M.layer(SMALL, 4096, ep=16, topo=topo, mode="prefill")
+    flat = collectives.collective("all_to_all", 4096 * 2 * 1024 * 2, 16, topo, ranks_per_server=8)
+    assert r.comm_ns["dispatch"] == pytest.approx(flat.ns)
+    assert (r.servers, r.per_server) == (2, 8)
+
+
+def test_network_bound_dispatch_by_hand():
+    # 16 cards in 2 servers: 4096 x 2 x 8/16 rows cross 25 GB/s NICs (roce-200); the card links'
+    # 4096 x 2 x 7/16 rows at 256 GB/s take less, and run concurrently.
+    r = M.layer(SMALL, 4096, ep=16, topo=_topo(16), mode="prefill")
+    net = 4096 * 2 * 8 / 16 * 1024 * 2
+    assert r.comm_ns["dispatch"] == pytest.approx(net / 25e9 * 1e9 + 5000)
+
+
+def test_node_limited_routing_cuts_network_volume_deepseek_numbers():
+    # DeepSeek-V3: top-8 over 64 cards in 8 servers, at most 4 servers per token: a token crosses the
+    # network for 3.5995 x 7/8 = 3.15 servers on average instead of 8 x 56/64 = 7 of its experts.
+    m = M.MoE.from_config(config("DeepSeek-V3-671B"))
+    plain = M.layer(m, 4096, ep=64, topo=_topo(512), mode="prefill")
+    limited = M.layer(m, 4096, ep=64, topo=_topo(512), mode="prefill", options=M.Options(node_limit=4))
+    assert plain.volumes["dispatch network"] == pytest.approx(4096 * 7 * 7168 * 2)
+    assert limited.volumes["dispatch network"] == pytest.approx(4096 * 4 * (1 - 0.75**8) * 7 / 8 * 7168 * 2)
+    assert limited.comm_ns["dispatch"] < plain.comm_ns["dispatch"] / 2
+
+
+def test_training_runs_four_all_to_alls_gradients_at_combine_width():
+    o = M.Options(dispatch_bytes=1.0, combine_bytes=2.0)
+    fwd = M.layer(SMALL, 4096, ep=16, topo=_topo(16), mode="prefill", options=o)
+    train = M.layer(SMALL, 4096, ep=16, topo=_topo(16), mode="train", options=o)
+    bf16 = M.layer(SMALL, 4096, ep=16, topo=_topo(16), mode="prefill")
+    assert train.calls == {"dispatch": 2, "combine": 2}
+    assert train.comm_ns["dispatch"] == pytest.approx(fwd.comm_ns["dispatch"] + bf16.comm_ns["dispatch"])
+    assert train.comm_ns["combine"] == pytest.approx(2 * fwd.comm_ns["combine"])
+    assert fwd.volumes["dispatch network"] * 2 == fwd.volumes["combine network"]
+
+
+def test_imbalance_scales_the_busiest_cards_rows_and_all_to_all():
+    even = M.layer(SMALL, 4096, ep=16, topo=_topo(16))
+    skew = M.layer(SMALL, 4096, ep=16, topo=_topo(16), options=M.Options(imbalance=2.0))
+    assert even.rows_per_expert == [4096 * 2 / 16 * 16]  # one expert per card receives all 16 cards' share
+    assert skew.rows_per_expert == [2 * 4096 * 2]
+    launch = 5000
+    assert skew.comm_ns["dispatch"] - 2 * launch == pytest.approx(2 * (even.comm_ns["dispatch"] - 2 * launch))
+    assert skew.compute_ns["routed experts"] == pytest.approx(M.expert_ns(BR166, [16384], 1024, 512))
+    assert skew.compute_ns["routed experts"] > even.compute_ns["routed experts"]
+
+
+def test_grouped_gemm_is_per_expert_groups_with_one_launch():
+    L = BR166.launch_ns
+    body = lambda m, n, k: costs.gemm(m, n, k, chip=BR166).ns - L  # noqa: E731
+    rows = [100, 30, 0]  # an expert with no rows costs nothing
+    want = (body(100, 1024, 1024) + body(30, 1024, 1024) + L) + (body(100, 1024, 512) + body(30, 1024, 512) + L)
+    assert M.expert_ns(BR166, rows, 1024, 512, backward=False) == pytest.approx(want)
+    # Few rows per expert pay a whole tile each: 16 groups of 4 rows cost more than one GEMM of 64 rows.
+    assert M.expert_ns(BR166, [4] * 16, 1024, 512) > 4 * M.expert_ns(BR166, [64], 1024, 512)
+
+
+def test_overlap_hides_dispatch_and_combine_under_compute_minus_the_units_it_takes():
+    o = M.Options(overlap=True, comm_units_share=0.2)
+    plain = M.layer(SMALL, 4096, ep=16, topo=_topo(16))
+    total = plain.comm_total_ns
+    long = M.layer(SMALL, 4096, ep=16, topo=_topo(16), options=o, overlap_window_ns=10 * total)
+    assert (long.exposed_ns, long.hidden_ns) == (0.0, pytest.approx(total))
+    # The overlapped part of the window runs 1/(1 - 0.2) slower: total hidden in 0.8 x total of window.
+    assert long.slowdown_ns == pytest.approx(total * 0.2)
+    short = M.layer(SMALL, 4096, ep=16, topo=_topo(16), options=o, overlap_window_ns=total / 4)
+    assert short.hidden_ns == pytest.approx(total / 4 / 0.8)
+    assert short.exposed_ns == pytest.approx(total - total / 4 / 0.8)
+
+
+def test_configs_and_expert_weight_memory():
+    v3 = M.MoE.from_config(config("DeepSeek-V3-671B"))
+    assert v3 == M.MoE(7168, 2048, 256, 8, shared_experts=1, shared_inter=2048)
+    assert M.MoE.from_config(config("Qwen3-30B-A3B")) == M.MoE(2048, 768, 128, 8)
+    r = M.layer(v3, 4096, ep=64, topo=_topo(512))
+    # 4 routed experts x 3 matrices x 7168 x 2048 x 2 B, plus the shared expert's.
+    assert r.expert_weight_bytes == 4 * 3 * 7168 * 2048 * 2 + 3 * 7168 * 2048 * 2
+    assert "shared experts" in r.compute_ns
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(options=M.Options(imbalance=0.5)), "imbalance is the busiest card's rows over the mean, >= 1"),
+    (dict(options=M.Options(comm_units_share=1.0)), "comm_units_share must be in [0, 1)"),
+    (dict(ep=3), "ep=3 must be a positive integer dividing the 16 experts"),
+    (dict(rows_per_expert=[1, 2]), "rows_per_expert lists 2 experts; a card holds 1"),
+])  # fmt: skip
+def test_bad_options_name_what_is_wrong(kw, message):
+    kw = {"ep": 16, **kw}
+    with pytest.raises(ProjectionError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        M.layer(SMALL, 64, topo=_topo(16), **kw)
+
+
+def test_project_uses_the_moe_model_and_overlap_lowers_the_step():
+    kw = dict(model="qwen3-30b-a3b", cards=16, batch=16, seq=1024, ep=16)
+    plain = project(**kw)
+    assert M.ALL_TO_ALL in plain.comm_ns
+    assert "MoE all-to-all per step" in plain.report()
+    hidden = project(**kw, moe_options=dict(overlap=True))
+    exposed = lambda r: {c.name: c.exposed_ns for c in r.collectives}[M.ALL_TO_ALL]  # noqa: E731
+    assert hidden.comm_ns[M.ALL_TO_ALL] == plain.comm_ns[M.ALL_TO_ALL]  # the same traffic, partly hidden
+    assert exposed(hidden) < exposed(plain) == plain.comm_ns[M.ALL_TO_ALL]
+    assert hidden.step_ns < plain.step_ns
+    with pytest.raises(ProjectionError, match="MoE options"):
+        project(**kw, moe_options=dict(nope=1))
