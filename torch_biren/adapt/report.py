@@ -4,18 +4,14 @@ import datetime
 import json
 import os
 
+from ..sim.profiler import format_time
 from .ladder import RUNGS, TOLERANCES
 
 MiB = 2**20
 
 
 def _ns(ns):
-    if ns is None:
-        return "-"
-    for scale, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
-        if ns >= scale:
-            return f"{ns / scale:.2f} {unit}"
-    return f"{ns:.0f} ns"
+    return "-" if ns is None else format_time(ns)
 
 
 def _bytes(n):

@@ -303,13 +303,13 @@ def price_all_to_all(comm, cost, layers_on_path):
 
 def describe(cost):
     """One report line: the all-to-alls per step, exposed and hidden, and the volumes per call."""
-    from ..sim.profiler import _time
+    from ..sim.profiler import format_time
 
     s = cost.per_step
     mb = lambda b: f"{b / 1e6:,.1f} MB"  # noqa: E731
     v = cost.volumes
-    return (f"MoE all-to-all per step: dispatch {_time(s.get('dispatch', 0))}, combine {_time(s.get('combine', 0))}"
-            f" ({_time(s.get('exposed', 0))} exposed, {_time(s.get('hidden', 0))} hidden); per card and call: dispatch "
+    return (f"MoE all-to-all per step: dispatch {format_time(s.get('dispatch', 0))}, combine {format_time(s.get('combine', 0))}"
+            f" ({format_time(s.get('exposed', 0))} exposed, {format_time(s.get('hidden', 0))} hidden); per card and call: dispatch "
             f"{mb(v['dispatch network'])} network + {mb(v['dispatch card links'])} card links, combine "
             f"{mb(v['combine network'])} + {mb(v['combine card links'])}; {cost.servers} server(s) x {cost.per_server} "
             f"card(s) per ep group; expert weights {cost.expert_weight_bytes / 2**30:,.2f} GiB per card per layer")

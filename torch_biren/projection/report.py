@@ -4,7 +4,7 @@ bubble, optimizer and communication, memory per card, checkpoint time, the top o
 from dataclasses import dataclass, field
 
 from ..sim.chip import Chip
-from ..sim.profiler import _time
+from ..sim.profiler import format_time
 from .plan import Plan
 
 GiB = 2**30
@@ -108,17 +108,17 @@ class Result:
         unit = "step" if self.mode == "train" else "token step" if self.mode == "decode" else "prefill"
         rate = (f"HBM {self.decode_Bps / 1e9:,.0f} GB/s achieved ({100 * self.decode_Bps / self.chip.hbm_peak_Bps:.0f}%"
                 " of peak: weights + KV cache per token step)" if self.mode == "decode" else f"MFU {100 * self.mfu:.1f}%")
-        lines.append(f"  {unit} time {_time(self.step_ns)}   tokens/s {self.tokens_per_s:,.0f}   {rate}   "
+        lines.append(f"  {unit} time {format_time(self.step_ns)}   tokens/s {self.tokens_per_s:,.0f}   {rate}   "
                      f"exposed communication {100 * self.comm_share:.1f}% of the step")
         parts = [("compute", self.compute_ns), ("pipeline bubble", self.bubble_ns),
                  ("of which recomputation", self.recompute_ns), ("optimizer", self.optimizer_ns),
                  ("exposed communication", self.exposed_comm_ns), ("hidden communication", self.hidden_comm_ns)]
-        lines.append("  breakdown: " + ", ".join(f"{k} {_time(v)}" for k, v in parts if v > 0))
+        lines.append("  breakdown: " + ", ".join(f"{k} {format_time(v)}" for k, v in parts if v > 0))
         if self.collectives:
             lines.append("  collectives per step on one card (group placement, volume per call):")
             for c in self.collectives:
                 lines.append(f"    {c.name:<50} {c.ranks:>5} ranks {c.where:<32} {_bytes(c.nbytes):>10} x {c.calls:>7,.0f}"
-                             f"  {_time(c.ns):>10}, exposed {_time(c.exposed_ns)}")
+                             f"  {format_time(c.ns):>10}, exposed {format_time(c.exposed_ns)}")
         if self.moe:
             from .moe import describe
 
@@ -135,6 +135,6 @@ class Result:
         lines.append(f"  top ops per {unit} on one card:")
         busy = sum(ns for _, ns in self.top_ops) or 1.0
         for name, ns in self.top_ops[:top]:
-            lines.append(f"    {name:<64} {_time(ns):>10}  {100 * ns / busy:5.1f}%")
+            lines.append(f"    {name:<64} {format_time(ns):>10}  {100 * ns / busy:5.1f}%")
         lines += [f"  assumption: {a}" for a in self.assumptions]
         return "\n".join(lines)

@@ -36,7 +36,7 @@ class Range(NamedTuple):
     end_ns: float
 
 
-def _time(ns):
+def format_time(ns):
     for scale, unit, fmt in ((1e9, "s", "{:.2f}"), (1e6, "ms", "{:.2f}"), (1e3, "us", "{:.1f}")):
         if ns >= scale:
             return f"{fmt.format(ns / scale)} {unit}"
@@ -97,13 +97,13 @@ class Profile:
         flops, nbytes = sum(r["flops"] for r in rows), sum(r["bytes"] for r in rows)
         head = ("Name", "Kind", "Calls", "Total", "Avg", "%", "FLOPs", "Bytes", "TFLOP/s", "GB/s", "Bound")
         body = [
-            (r["name"], r["kind"], str(r["calls"]) if r["calls"] else "", _time(r["total_ns"]),
-             _time(r["avg_ns"]) if r["calls"] else "",
+            (r["name"], r["kind"], str(r["calls"]) if r["calls"] else "", format_time(r["total_ns"]),
+             format_time(r["avg_ns"]) if r["calls"] else "",
              f"{100 * r['total_ns'] / total:.1f}" if total else "-", _si(r["flops"]), _si(r["bytes"]),
              f"{r['tflops']:.1f}", f"{r['gbps']:.1f}", r["bound"])
             for r in self._shown(rows, row_limit)
         ]  # fmt: skip
-        foot = ("Total", "", str(sum(r["calls"] for r in rows)), _time(total), "", "100.0" if total else "-",
+        foot = ("Total", "", str(sum(r["calls"] for r in rows)), format_time(total), "", "100.0" if total else "-",
                 _si(flops), _si(nbytes), f"{flops / total / 1e3 if total else 0:.1f}",
                 f"{nbytes / total if total else 0:.1f}", "")  # fmt: skip
         widths = [max(len(row[i]) for row in [head, *body, foot]) for i in range(len(head))]
