@@ -45,7 +45,7 @@ def test_adapt_writes_report_and_passes(tmp_path, capsys):
      "error: n_routed_experts=6 in n_group=4 groups, topk_group=1: groups must divide the experts and topk_group <= n_group"),
     (["adapt", "qwen2", "--set", "num_heads"], "error: --set wants KEY=VALUE, got 'num_heads'"),
     (["adapt", "qwen2", "--chip", "BR999"],
-     "error: unknown chip 'BR999'; known: A100, BR100, BR104, BR106, BR110, BR166, H100, H200 (or a path to a .json spec)"),
+     "error: unknown chip 'BR999'; known: A100, BR100, BR104, BR106, BR110, BR166, H100, H200, H800 (or a path to a .json spec)"),
     (["adapt", "qwen2", "--steps", "0"], "error: --steps must be at least 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
