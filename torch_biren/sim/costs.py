@@ -162,6 +162,7 @@ def _candidate(chip, kern, problems, dtype, elt, out_elt):
 def _select(chip, problems, dtype, extra_bytes):
     """The fastest of the chip's candidate kernels for the problems, as a BLAS heuristic picks one."""
     elt = dtypes.itemsize(dtype)
+    problems = [p for p in problems if p[0] and p[1]]  # an empty group (an expert no token chose) does nothing
     flops = sum(cnt * _bmm_flop((1, m, k), (1, k, n)) for m, n, k, cnt in problems)
     once = sum(cnt * (m * k + k * n + m * n) * elt for m, n, k, cnt in problems) + extra_bytes
     best = None
