@@ -61,7 +61,31 @@ ELEMENTWISE = [2**p for p in range(12, 31, 2)]
 
 def row(chip, family, label, size, c):
     return {"chip": chip.label(), "family": family, "case": label, "size": size, "time_us": c.ns / 1e3,
-            "tflops": c.flops / c.ns / 1e3, "gbps": c.bytes / c.ns, "bound": c.bound}
+            "tflops": c.flops / c.ns / 1e3, "gbps": c.bytes / c.ns, "bound": c.bound, "kernel": c.kernel}
+
+
+DECODE_CHIPS = ("BR166", "H100", "A100")
+
+
+def decode_gemm_markdown():
+    """Decode GEMMs (batch 1-64 against the gemm_cases weights) on BR166/H100/A100 against their lower
+    bound, max(FLOPs / matrix peak, bytes / memory bandwidth) + launch, with the kernel chosen."""
+    lines = ["# Decode GEMMs against their lower bounds", "",
+             "Lower bound: max(FLOPs / bf16 matrix peak, each operand once / memory bandwidth) + launch. "
+             "Model: the fastest of the chip's `gemm_kernels` candidates (block, split-K, stream-K).", "",
+             "| case | m x n x k | " + " | ".join(f"{n} µs (bound µs, ratio, kernel)" for n in DECODE_CHIPS) + " |",
+             "|---|---|" + "---|" * len(DECODE_CHIPS)]
+    shapes = sorted({(label.removesuffix(" decode"), n, k) for label, m, n, k in gemm_cases() if label.endswith("decode")})
+    for label, n, k in shapes:
+        for m in (1, 16, 64):
+            cells = []
+            for name in DECODE_CHIPS:
+                chip = load_chip(name)
+                c = costs.gemm(m, n, k, dtype="bf16", chip=chip)
+                low = max(c.flops / chip.matrix_flops("bf16"), c.bytes / chip.mem_bw_Bps) * 1e9 + chip.launch_ns
+                cells.append(f"{c.ns / 1e3:,.1f} ({low / 1e3:,.1f}, {c.ns / low:.2f}, {c.kernel})")
+            lines.append(f"| {label} | {m}x{n}x{k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def op_sweeps(bar):
@@ -141,7 +165,8 @@ def sweep_markdown(rows):
             cells = []
             for n in names:
                 r = next(x for x in rows if x["chip"] == n and x["case"] == case and x["size"] == size)
-                cells.append(f"{r['time_us']:,.1f} ({r['tflops']:.1f}, {r['gbps']:,.0f}, {r['bound']})")
+                kern = f", {r['kernel']}" if r.get("kernel") else ""
+                cells.append(f"{r['time_us']:,.1f} ({r['tflops']:.1f}, {r['gbps']:,.0f}, {r['bound']}{kern})")
             lines.append(f"| {case} | {size:,} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["![time vs sequence length](sweep_attention.png)", "![time vs size](sweep_elementwise.png)",
@@ -333,6 +358,8 @@ def main():
         json.dump(data, f, indent=1, default=str)
     with open(os.path.join(OUT, "sweeps.md"), "w") as f:
         f.write(sweep_markdown(sweeps))
+    with open(os.path.join(OUT, "decode_gemms.md"), "w") as f:
+        f.write(decode_gemm_markdown())
     with open(os.path.join(OUT, "projections.md"), "w") as f:
         f.write("# Projections of full-size models\n\nOutput of `python -m torch_biren project` for each case "
                 "(wall time of the projection in brackets).\n\n")

@@ -217,12 +217,19 @@ PYBIND11_MODULE(_C, m) {
         return full_cost(sim::generic_cost(p, flops, bytes, fp64));
       })
       .def("link", [](const sim::Params& p, double bytes, double bw) { return full_cost(sim::link_cost(p, bytes, bw)); });
-  m.def("_sim_charge", [](int device, const std::string& name, const std::string& kind, double flops, double bytes,
-                          double ns, const std::string& bound) {
-    auto k = parse_kind(kind);
-    sim::charge(current_stream(device), name, k, sim::Cost{flops, bytes, ns, parse_bound(bound)});
-    record_op(name, k);
-  });
+  // kernel: the configuration a modelled kernel chose (a GEMM's block and split): the timeline's
+  // record is named "op [kernel]", as a profiler names the device kernel; op counts keep the op.
+  m.def(
+      "_sim_charge",
+      [](int device, const std::string& name, const std::string& kind, double flops, double bytes, double ns,
+         const std::string& bound, const std::string& kernel) {
+        auto k = parse_kind(kind);
+        sim::charge(current_stream(device), kernel.empty() ? name : name + " [" + kernel + "]", k,
+                    sim::Cost{flops, bytes, ns, parse_bound(bound)});
+        record_op(name, k);
+      },
+      py::arg("device"), py::arg("name"), py::arg("kind"), py::arg("flops"), py::arg("bytes"), py::arg("ns"),
+      py::arg("bound"), py::arg("kernel") = "");
   // Clocks are integer picoseconds; the _ns readers convert once (subtract _ps values for exact differences).
   m.def("_sim_elapsed_ns", [](int d) { return sim::to_ns(sim::elapsed(d)); });
   m.def("_sim_elapsed_ps", [](int d) { return sim::elapsed(d); });

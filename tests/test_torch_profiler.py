@@ -52,7 +52,8 @@ def test_device_events_carry_simulated_durations_linked_to_cpu_ops(layer, tmp_pa
     cpu_ops = {e["args"]["External id"]: e["name"] for e in events if e.get("cat") == "cpu_op"}
     linked = [e for e in device if e["args"].get("External id") in cpu_ops]
     assert len(linked) == len(device)
-    assert any(e["name"] == "triton: aten::mm" and cpu_ops[e["args"]["External id"]] == "aten::mm" for e in linked)
+    # the device event is named for the kernel the GEMM chose, as CUDA's are: "triton: aten::mm [64x64x64]"
+    assert any(e["name"].startswith("triton: aten::mm [") and cpu_ops[e["args"]["External id"]] == "aten::mm" for e in linked)
     assert any(e.get("name") == "qwen_forward" and e.get("cat") == "user_annotation" for e in events)
 
 
@@ -68,9 +69,9 @@ def test_key_averages_device_totals_equal_the_simulated_clock(layer):
     idle = next(r["total_ns"] for r in own.rows() if r["kind"] == "idle")
     assert device_total_ns == pytest.approx(busy, abs=len(own.records))
     assert device_total_ns + idle == pytest.approx(elapsed, abs=len(own.records))
-    table = prof.key_averages().table(sort_by="device_time_total", row_limit=5)
+    table = prof.key_averages().table(sort_by="device_time_total", row_limit=20)
     total_us = float(table.split("Self BIREN time total:")[1].split("us")[0].replace("ms", ""))
-    assert total_us * 1e3 == pytest.approx(device_total_ns, rel=1e-3) and "triton: aten::mm" in table
+    assert total_us * 1e3 == pytest.approx(device_total_ns, rel=1e-3) and "triton: aten::mm [" in table
 
 
 def test_copies_and_streams_get_their_own_tracks(tmp_path):
@@ -86,7 +87,7 @@ def test_copies_and_streams_get_their_own_tracks(tmp_path):
     events = [e for e in json.loads(path.read_text())["traceEvents"] if e.get("cat") in ("kernel", "gpu_memcpy")]
     tracks = {(e["name"], e["tid"]) for e in events}
     assert ("Memcpy HtoD", 0) in tracks and ("Memcpy DtoH", 0) in tracks
-    assert ("triton: aten::mm", side.stream_id) in tracks and side.stream_id != 0
+    assert any(n.startswith("triton: aten::mm [") and s == side.stream_id for n, s in tracks) and side.stream_id != 0
 
 
 def test_schedule_and_tensorboard_handler_record_only_active_steps(tmp_path):
@@ -103,7 +104,7 @@ def test_schedule_and_tensorboard_handler_record_only_active_steps(tmp_path):
     steps = {e["name"] for e in events if e.get("cat") == "user_annotation" and e["name"].startswith("step")}
     assert steps == {"step2", "step3"}
     kernels = [e for e in events if e.get("cat") == "kernel"]
-    assert [e["name"] for e in kernels].count("triton: aten::mm") == 2
+    assert sum(e["name"].startswith("triton: aten::mm [") for e in kernels) == 2
 
 
 def test_cpu_only_profile_has_no_device_events():

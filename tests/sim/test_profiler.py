@@ -46,7 +46,7 @@ Total                                                            7   1.65 ms    
 -----------------------------------------------------------------------------------------------------------------------------------------
 Inferred chip numbers (label I): hbm_peak_Bps, mem_efficiency, matrix_flops.bf16, matrix_flops.fp16, matrix_flops.tf32,
 matrix_flops.fp32, matrix_flops.int8, vector_flops, compute_units, matrix_efficiency, attention_efficiency, launch_ns, host_issue_ns,
-graph_launch_ns, graph_kernel_gap_ns, capability, collective_efficiency, fp64_emulation_slowdown, network""")
+graph_launch_ns, graph_kernel_gap_ns, capability, collective_efficiency, fp64_emulation_slowdown, gemm_kernels, network""")
 
     def test_empty_table(self):
         self.assertExpectedInline(Profile([], [], load_chip("H100")).table(), """\

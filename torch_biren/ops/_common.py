@@ -100,10 +100,13 @@ def charge(op, args, device, took, cost):
     key = (op, cost, _key(args), torch.get_float32_matmul_precision())
     c = _memo.get(key)
     if c is None:
-        c = cost(*args).as_tuple()
+        full = cost(*args)
+        c = (*full.as_tuple(), full.kernel)
         _memo[key] = c
-    flops, nbytes, ns, bound = c
-    _C._sim_charge(device.index if device.index is not None else _C._get_device(), op, took, flops, nbytes, ns, bound)
+    flops, nbytes, ns, bound, kernel = c
+    # A modelled kernel's configuration (a GEMM's block and split) names its record: "aten::mm [64x64x64]".
+    _C._sim_charge(device.index if device.index is not None else _C._get_device(), op, took, flops, nbytes, ns, bound,
+                   kernel)
 
 
 def clear_memo():

@@ -247,17 +247,19 @@ class _Rope(torch.autograd.Function):
 
 class _Experts(torch.autograd.Function):
     """Routed experts with balanced routing: tokens x k rows through grouped GEMMs (gate/up, SwiGLU,
-    down), gathered before and combined after; as ops/grouped_mm.py charges, each grouped GEMM is one GEMM
-    over all rows."""
+    down), gathered before and combined after; as ops/grouped_mm.py charges, each grouped GEMM is one
+    launch over a GEMM per expert (rows split evenly)."""
 
     @staticmethod
     def forward(ctx, x, gate_up, down, rows):
         t = _active
         h, inter, dt = x.shape[-1], down.shape[-1], dtypes.key(x.dtype)
         tokens = x.shape[0]
-        for name, cost in _expert_kernels(t.chip, tokens, rows, h, inter, dt, backward=False):
+        experts = gate_up.shape[0]
+        for name, cost in _expert_kernels(t.chip, tokens, rows, h, inter, dt, backward=False, experts=experts):
             t.charge(name, cost)
         ctx.shape = (tokens, rows, h, inter, dt)
+        ctx.experts = experts
         ctx.save_for_backward(x)
         with t.quiet():
             return torch.empty_like(x)
@@ -265,27 +267,33 @@ class _Experts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         t = _active
-        for name, cost in _expert_kernels(t.chip, *ctx.shape, backward=True):
+        for name, cost in _expert_kernels(t.chip, *ctx.shape, backward=True, experts=ctx.experts):
             t.charge(name, cost)
         (x,) = ctx.saved_tensors
         return torch.empty_like(x), None, None, None
 
 
-def _expert_kernels(chip, tokens, rows, h, inter, dt, backward):
+def _expert_kernels(chip, tokens, rows, h, inter, dt, backward, experts=1):
     elt = dtypes.itemsize(dt)
     gather = costs.copy(rows * h * elt, "d2d", chip)
     combine = costs.elementwise(rows * h, dt, chip, inputs=2, outputs=1, flops_per_element=2)
+    q, r = divmod(rows, experts)
+    sizes = [q + (i < r) for i in range(experts)]  # balanced routing
+
+    def grouped(problem):  # one grouped launch, a GEMM per expert (ops/grouped_mm.py)
+        return costs.grouped_gemm([problem(g) for g in sizes], dtype=dt, chip=chip)
+
     if not backward:
-        return [("aten::index_select", gather), ("aten::_grouped_mm", costs.gemm(rows, 2 * inter, h, dtype=dt, chip=chip)),
+        return [("aten::index_select", gather), ("aten::_grouped_mm", grouped(lambda g: (g, 2 * inter, h))),
                 ("torch_biren::swiglu", costs.swiglu(rows * inter, dt, chip)),
-                ("aten::_grouped_mm", costs.gemm(rows, h, inter, dtype=dt, chip=chip)),
+                ("aten::_grouped_mm", grouped(lambda g: (g, h, inter))),
                 ("aten::index_add_", combine)]
     return [("aten::index_select", gather),
-            ("aten::_grouped_mm", costs.gemm(rows, inter, h, dtype=dt, chip=chip)),        # d(act) = dy @ down
-            ("aten::_grouped_mm", costs.gemm(h, inter, rows, dtype=dt, chip=chip)),        # d(down)
+            ("aten::_grouped_mm", grouped(lambda g: (g, inter, h))),        # d(act) = dy @ down
+            ("aten::_grouped_mm", grouped(lambda g: (h, inter, g))),        # d(down)
             ("torch_biren::swiglu_backward", costs.swiglu(rows * inter, dt, chip, backward=True)),
-            ("aten::_grouped_mm", costs.gemm(rows, h, 2 * inter, dtype=dt, chip=chip)),    # dx
-            ("aten::_grouped_mm", costs.gemm(2 * inter, h, rows, dtype=dt, chip=chip)),    # d(gate_up)
+            ("aten::_grouped_mm", grouped(lambda g: (g, h, 2 * inter))),    # dx
+            ("aten::_grouped_mm", grouped(lambda g: (2 * inter, h, g))),    # d(gate_up)
             ("aten::index_add_", combine)]  # fmt: skip
 
 

@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import dtypes
+from . import dtypes, gemm_kernels
 from .. import _C
 from .efficiency import check_table
 
@@ -49,7 +49,8 @@ _REQUIRED = (
 _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "die_link_Bps"}
 # collective_efficiency: the fraction of card-link bandwidth collectives reach (sim/collectives.py);
 # network: the inter-server NIC preset per card. Files without them get collectives.py's stated defaults.
-_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network"}
+# gemm_kernels: the BLAS's candidate kernel configurations (sim/gemm_kernels.py), else one of matrix_tile.
+_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network", "gemm_kernels"}
 
 
 class ChipSpecError(ValueError):
@@ -99,6 +100,11 @@ def _parse(raw, where):
             raise ChipSpecError(f"{where}: '{key}' has no value ({q.source})")
         if key in ("mem_efficiency", "matrix_efficiency"):
             q = Quantity(check_table(q.value, f"{where}: {key}"), q.label, q.source)
+        if key == "gemm_kernels":
+            try:
+                gemm_kernels.parse(q.value)
+            except ValueError as err:
+                raise ChipSpecError(f"{where}: {err}") from None
         spec[key] = q
     if spec["fp64_vector_flops"].value is None and "fp64_emulation_slowdown" not in spec:
         raise ChipSpecError(f"{where}: without fp64_vector_flops the spec needs fp64_emulation_slowdown")
@@ -289,6 +295,12 @@ class Chip:
     @property
     def matrix_tile(self):
         return tuple(int(x) for x in self._v("matrix_tile"))
+
+    @functools.cached_property
+    def gemm_kernels(self):
+        """The GEMM kernel candidates the model chooses from (sim/gemm_kernels.py)."""
+        q = self.spec.get("gemm_kernels")
+        return gemm_kernels.parse(q.value) if q else gemm_kernels.default(self.matrix_tile)
 
     @property
     def matrix_eff_table(self):

@@ -1,7 +1,8 @@
 """Cost formulas, one per op family: shapes, dtypes and a chip in, a Cost out. No tensors, no data.
 
     generic(flops, bytes)           roofline on the vector units; also the C++ hot path's formula
-    gemm(m, n, k, batch, dtype)     matrix engines: tile and wave quantisation, size efficiency
+    gemm(m, n, k, batch, dtype)     matrix engines: the fastest of the chip's kernel candidates
+    grouped_gemm(problems, dtype)   one grouped launch (MoE experts), the same selection
     attention(b, h_q, h_kv, lq, lk, d_qk, d_v, dtype, causal, backward)
     elementwise(numel, dtype, ...)  reduction(numel_in, numel_out, dtype, ...)
     copy(nbytes, kind)              d2d (device to device: within one device) over its memory;
@@ -16,7 +17,8 @@ torch.utils.flop_counter (2mnk per GEMM; SDPA's formulas, over the unmasked pair
 registry.py maps aten ops onto these.
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from torch.utils.flop_counter import bmm_flop, sdpa_backward_flop_count, sdpa_flop_count
 
@@ -41,6 +43,7 @@ class Cost:
     compute_ns: float = 0.0
     memory_ns: float = 0.0
     link_ns: float = 0.0
+    kernel: str = ""  # the kernel configuration a GEMM chose (sim/gemm_kernels.py), "" for others
 
     def as_tuple(self):
         """(flops, bytes, ns, bound), the form the runtime's cost hook returns."""
@@ -88,20 +91,117 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
+def _patch(rows, cols, concurrent):
+    """The block rows x columns of a grid of rows x cols blocks that `concurrent` compute units work
+    on at once, as a swizzled (CUTLASS ThreadblockSwizzle) raster makes it: near square."""
+    r = min(rows, max(1, math.isqrt(concurrent)))
+    c = min(cols, max(1, concurrent // r))
+    return min(rows, max(1, concurrent // c)), c
+
+
+def _operand_bytes(m, n, k, kern, concurrent, l2_share, elt):
+    """HBM reads of A (m x k) and B (k x n) by one GEMM in blocks of kern: the kernel sweeps bands of
+    `r` block rows (the concurrent patch's height) across the n blocks. The band's A panel stays in
+    L2 for the sweep if it fits in this GEMM's share of L2 (read once), else it is re-read per patch
+    of `c` block columns; B is read once per band, or once in all if it fits in L2 beside the panel.
+    The orientation (bands of rows or of columns) with less traffic is taken."""
+    def sweep(rows_len, bm, cols_len, bn, a, b):  # bands of block rows of A (rows_len x k)
+        rows, cols = _ceil_div(rows_len, bm), _ceil_div(cols_len, bn)
+        r, c = _patch(rows, cols, concurrent)
+        panel = min(r * bm, rows_len) * k * elt
+        reads_a = 1 if panel <= l2_share else _ceil_div(cols, c)
+        reads_b = 1 if panel + b <= l2_share else _ceil_div(rows, r)
+        return a * reads_a + b * reads_b
+
+    a, b = m * k * elt, k * n * elt
+    return min(sweep(m, kern.bm, n, kern.bn, a, b), sweep(n, kern.bn, m, kern.bm, b, a))
+
+
+def _candidate(chip, kern, problems, dtype, elt, out_elt):
+    """(compute_ns, bytes) of one kernel configuration over GEMM problems [(m, n, k, count)] run in
+    one launch: blocks of every problem (x split-K slices) go to the compute units in waves, a
+    partial wave costing a full one and k stepping by whole bk; stream-K instead deals the main-loop
+    iterations of all blocks evenly over the units and fixes up the blocks it splits. None if the
+    configuration cannot run the shape (more splits than k steps)."""
+    units = chip.compute_units
+    blocks = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) for m, n, k, cnt in problems)
+    if not blocks:
+        return 0.0, 0.0
+    steps = [max(1, _ceil_div(k, kern.bk)) for _, _, k, _ in problems]  # k = 0 still writes C
+    block_flops = 2 * kern.bm * kern.bn * kern.bk  # one main-loop step of one block
+    split = kern.split_k
+    if split > min(steps):
+        return None
+    fixup = 0.0  # fp32 partial blocks written and read back
+    if kern.stream_k:
+        total = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) * s for (m, n, _, cnt), s in zip(problems, steps))
+        per_unit = _ceil_div(total, units)
+        padded = per_unit * units * block_flops
+        if len(set(steps)) == 1:  # unit boundaries inside a block: each splits one block in two
+            cuts = sum(1 for j in range(1, _ceil_div(total, per_unit)) if (j * per_unit) % steps[0])
+        else:
+            cuts = _ceil_div(total, per_unit) - 1
+        fixup = 2 * cuts * kern.bm * kern.bn * 4
+        concurrent_splits = 1
+    else:
+        # Each block's k steps in `split` slices; a wave lasts one slice (the mean when k differs).
+        slice_steps = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) * _ceil_div(s, split)
+                          for (m, n, _, cnt), s in zip(problems, steps)) / blocks
+        padded = _ceil_div(blocks * split, units) * units * block_flops * slice_steps
+        fixup = sum(2 * (split - 1) * cnt * m * n * 4 for m, n, _, cnt in problems)
+        concurrent_splits = split
+    count = sum(cnt for *_, cnt in problems)
+    concurrent = max(1, units // concurrent_splits)
+    share = chip.l2_bytes / max(1, min(count, concurrent))
+    per_problem = max(1, concurrent // max(1, min(count, concurrent)))
+    nbytes = sum(cnt * (_operand_bytes(m, n, k, kern, per_problem, share, elt) + m * n * out_elt)
+                 for m, n, k, cnt in problems) + fixup
+    return _matrix_ns(chip, padded, dtype), nbytes
+
+
+def _select(chip, problems, dtype, extra_bytes):
+    """The fastest of the chip's candidate kernels for the problems, as a BLAS heuristic picks one."""
+    elt = dtypes.itemsize(dtype)
+    problems = [p for p in problems if p[0] and p[1]]  # an empty group (an expert no token chose) does nothing
+    flops = sum(cnt * _bmm_flop((1, m, k), (1, k, n)) for m, n, k, cnt in problems)
+    once = sum(cnt * (m * k + k * n + m * n) * elt for m, n, k, cnt in problems) + extra_bytes
+    best = None
+    for kern in chip.gemm_kernels:
+        part = _candidate(chip, kern, problems, dtype, elt, elt)
+        if part is None:
+            continue
+        compute, nbytes = part
+        nbytes = max(nbytes + extra_bytes, once)
+        c = _kernel(chip, flops, once, compute, memory_ns(nbytes, chip))
+        if best is None or c.ns < best.ns:
+            best = replace(c, kernel=kern.name)
+    return best
+
+
 def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
-    """batch x (m x k) @ (k x n). Output tiles of the chip's matrix-engine tile are spread over its
-    compute units in waves; a partial tile or wave costs a full one. Efficiency is looked up on the
-    work the engines do (padded), so it never drops as a shape grows. Traffic is each operand once
-    (+ extra_bytes, e.g. a bias or addmm's input)."""
+    """batch x (m x k) @ (k x n), as a BLAS runs it: the fastest of the chip's candidate kernel
+    configurations (chip.gemm_kernels: block shape, split-K, stream-K); Cost.kernel names it. A
+    candidate's time is the longest of its matrix time (its blocks, or split-K slices, over the
+    compute units in waves, a partial wave costing a full one; efficiency looked up on the padded
+    work, so it never drops as a shape grows) and its memory time (each operand re-read as its block
+    shape and L2 imply, at least once, plus split-K/stream-K partial sums and extra_bytes, e.g. a
+    bias or addmm's input), plus one launch. FLOPs and bytes report the work and each operand once."""
     chip = chip or current_chip()
     m, n, k, batch = int(m), int(n), int(k), int(batch)
-    flops = _bmm_flop((batch, m, k), (batch, k, n))
-    nbytes = batch * (m * k + k * n + m * n) * dtypes.itemsize(dtype) + extra_bytes
-    tm, tn = chip.matrix_tile
-    tiles = batch * _ceil_div(m, tm) * _ceil_div(n, tn)
-    units = chip.compute_units
-    padded = _ceil_div(tiles, units) * units * tm * tn * 2 * k
-    return _kernel(chip, flops, nbytes, _matrix_ns(chip, padded, dtype), memory_ns(nbytes, chip))
+    return _select(chip, [(m, n, k, batch)], dtype, extra_bytes)
+
+
+def grouped_gemm(problems, dtype="bf16", chip=None):
+    """One grouped-GEMM launch (torch._grouped_mm, MoE experts) over problems [(m, n, k), ...], each
+    group its own operands: the same selection as gemm, one configuration for the launch (as a
+    CUTLASS grouped GEMM instantiates one block shape), its blocks from every group dealt to the
+    compute units together."""
+    chip = chip or current_chip()
+    merged = {}
+    for m, n, k in problems:
+        key = (int(m), int(n), int(k))
+        merged[key] = merged.get(key, 0) + 1
+    return _select(chip, [(*key, cnt) for key, cnt in merged.items()], dtype, 0)
 
 
 def _causal_pairs(lq, lk):
