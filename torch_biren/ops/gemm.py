@@ -7,7 +7,7 @@ and charges the same formula (through the runtime's cost hook), without a Python
 import torch
 
 from .. import kernels
-from ..sim import registry
+from ..sim import dtypes, registry
 from ._common import charge, empty, path, same_device, view
 
 # The cost formula of each op (sim/registry.py, over sim/costs.py::gemm).
@@ -15,6 +15,7 @@ COSTS = {"mm": registry.mm, "addmm": registry.addmm, "bmm": registry.bmm, "baddb
 
 
 def _check(op, a, b, batched):
+    dtypes.check_matmul(op, a.dtype)
     dim = 3 if batched else 2
     if a.dim() != dim or b.dim() != dim:
         raise RuntimeError(f"{op}: expected {dim}-D tensors, got {a.dim()}-D and {b.dim()}-D")

@@ -188,6 +188,9 @@ def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
     bias or addmm's input), plus one launch. FLOPs and bytes report the work and each operand once."""
     chip = chip or current_chip()
     m, n, k, batch = int(m), int(n), int(k), int(batch)
+    parts = dtypes.complex_parts(dtype)
+    if parts:
+        return gemm(m, n, k, dtypes.COMPLEX_PRODUCTS * batch, parts, chip, extra_bytes)
     return _select(chip, [(m, n, k, batch)], dtype, extra_bytes)
 
 

@@ -39,6 +39,30 @@ def itemsize(dtype):
     return getattr(torch, k).itemsize
 
 
+# A complex GEMM runs as the real GEMMs of its parts (re*re, im*im, re*im, im*re), as BLAS's cgemm
+# counts it: 8 real FLOPs per complex multiply-add.
+_COMPLEX_PARTS = {"complex32": torch.float16, "complex64": torch.float32, "complex128": torch.float64}
+COMPLEX_PRODUCTS = 4
+
+# torch's scalar type names, which CUDA's "not implemented for" errors print.
+_TYPE_NAMES = {torch.bool: "Bool", torch.uint8: "Byte", torch.int8: "Char", torch.int16: "Short", torch.int32: "Int",
+               torch.int64: "Long", torch.uint16: "UInt16", torch.uint32: "UInt32", torch.uint64: "UInt64"}
+
+
+def complex_parts(dtype):
+    """The matrix-path key of a complex dtype's real parts ('tf32' for complex64 when TF32 is
+    allowed), or None for a real dtype."""
+    real = _COMPLEX_PARTS.get(key(dtype))
+    return None if real is None else matmul_key(real)
+
+
+def check_matmul(op, dtype):
+    """CUDA's error for a GEMM in a dtype with no matrix path (integers, bool): torch.mm on CUDA
+    raises '"addmm_cuda" not implemented for 'Int''; torch._int_mm is PyTorch's integer GEMM."""
+    if isinstance(dtype, torch.dtype) and dtype in _TYPE_NAMES:
+        raise RuntimeError(f'"{op}_biren" not implemented for \'{_TYPE_NAMES[dtype]}\'')
+
+
 def matmul_key(dtype):
     """Key of the matrix path a GEMM in `dtype` takes: FP32 uses TF32 when PyTorch's float32 matmul
     precision allows it ('high' or 'medium'), as on CUDA."""

@@ -156,11 +156,17 @@ def _is_fp64(t):
 # Matrix multiplication ------------------------------------------------------------------------------
 
 
+def _matmul_key(op, dtype):
+    """The matrix path of a GEMM's dtype; CUDA's error, from the op, for dtypes with none (integers)."""
+    dtypes.check_matmul(op, dtype)
+    return dtypes.matmul_key(dtype)
+
+
 @register("aten::mm")
 def mm(chip, a):
     x, w = a["self"], a["mat2"]
     (m, k), n = x.shape, w.shape[1]
-    return costs.gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip)
+    return costs.gemm(m, n, k, dtype=_matmul_key("mm", x.dtype), chip=chip)
 
 
 @register("aten::addmm")
@@ -168,14 +174,14 @@ def addmm(chip, a):
     x, w, c = a["mat1"], a["mat2"], a["self"]
     (m, k), n = x.shape, w.shape[1]
     extra = _bytes(c) if a.get("beta", 1) != 0 else 0
-    return costs.gemm(m, n, k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=extra)
+    return costs.gemm(m, n, k, dtype=_matmul_key("addmm", x.dtype), chip=chip, extra_bytes=extra)
 
 
 @register("aten::bmm")
 def bmm(chip, a):
     x, w = a["self"], a["mat2"]
     (b, m, k), n = x.shape, w.shape[2]
-    return costs.gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
+    return costs.gemm(m, n, k, b, _matmul_key("bmm", x.dtype), chip)
 
 
 @register("aten::baddbmm")
@@ -183,7 +189,7 @@ def baddbmm(chip, a):
     x, w, c = a["batch1"], a["batch2"], a["self"]
     (b, m, k), n = x.shape, w.shape[2]
     extra = _bytes(c) if a.get("beta", 1) != 0 else 0
-    return costs.gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip, extra)
+    return costs.gemm(m, n, k, b, _matmul_key("baddbmm", x.dtype), chip, extra)
 
 
 @register("aten::linear")
@@ -191,7 +197,7 @@ def linear(chip, a):
     x, w = a["input"], a["weight"]
     k = x.shape[-1]
     m = math.prod(x.shape[:-1])
-    return costs.gemm(m, w.shape[0], k, dtype=dtypes.matmul_key(x.dtype), chip=chip, extra_bytes=_bytes(a.get("bias")))
+    return costs.gemm(m, w.shape[0], k, dtype=_matmul_key("linear", x.dtype), chip=chip, extra_bytes=_bytes(a.get("bias")))
 
 
 @register("aten::matmul")
@@ -204,7 +210,7 @@ def matmul(chip, a):
     else:
         m, k, n = xs[-2], xs[-1], ys[-1]
         b = math.prod(torch.broadcast_shapes(xs[:-2], ys[:-2]))
-    return costs.gemm(m, n, k, b, dtypes.matmul_key(x.dtype), chip)
+    return costs.gemm(m, n, k, b, _matmul_key("matmul", x.dtype), chip)
 
 
 # Attention ------------------------------------------------------------------------------------------
