@@ -1,12 +1,13 @@
 """The chiplet: UMA's interleaved traffic over the die link, NUMA's die-local devices and their
 cross-die copies, SVI's share of the links (sim/chip.py module doc, docs/user-guide.md)."""
 
-import pytest
-import torch
+import json
 
-from torch_biren import sim
+import pytest
+
+from subprocess_run import run_python
 from torch_biren.sim import costs
-from torch_biren.sim.chip import load_chip, use_chip
+from torch_biren.sim.chip import load_chip
 
 GiB = 2**30
 
@@ -79,33 +80,37 @@ def test_single_die_chips_have_no_die_link():
         costs.copy(GiB, "die", load_chip("BR166"))  # UMA: one device per card
 
 
-def _charged(fn, device):
+_LIVE = """
+import json, torch, torch_biren
+from torch_biren import sim
+n = 16 * 2**20
+def charged(dst, src):
+    a = torch.empty(n, dtype=torch.uint8, device=src)
+    b = torch.empty(n, dtype=torch.uint8, device=dst)
+    torch.biren.synchronize(); sim.clock.reset()
+    b.copy_(a)
     torch.biren.synchronize()
-    sim.clock.reset()
-    fn()
-    torch.biren.synchronize()
-    return sim.clock.elapsed_ns(device)
+    return sim.clock.elapsed_ns(b.device)
+out = {"count": torch.biren.device_count(), "die": charged("biren:0", "biren:1"),
+       "card": charged("biren:2", "biren:1"), "local": charged("biren:0", "biren:0")}
+print(json.dumps(out))
+"""
 
 
-def test_live_copies_are_charged_by_route():
-    n = 16 * 2**20
-    numa = load_chip("BR166").with_mode("NUMA")
-    with use_chip(numa):
-        assert torch.biren.device_count() == 16  # 8 cards, 2 dies each
-        a = torch.empty(n, dtype=torch.uint8, device="biren:1")
-        b = torch.empty(n, dtype=torch.uint8, device="biren:0")
-        far = torch.empty(n, dtype=torch.uint8, device="biren:2")
-        issue = numa.host_issue_ns
-        # charged on the destination's stream, after the host issued it
-        die = _charged(lambda: b.copy_(a), 0)
-        assert die == pytest.approx(issue + costs.peer_copy(n, 1, 0, numa).ns, abs=1e-3)
-        assert die == pytest.approx(issue + costs.copy(n, "die", numa).ns, abs=1e-3)
-        over_card = _charged(lambda: far.copy_(a), 2)
-        assert over_card == pytest.approx(issue + costs.copy(n, "p2p", numa).ns, abs=1e-3)
-        assert over_card > die
-    uma = load_chip("BR166")
-    with use_chip(uma):
-        x = torch.empty(n, dtype=torch.uint8, device="biren:0")
-        y = torch.empty(n, dtype=torch.uint8, device="biren:0")
-        assert _charged(lambda: y.copy_(x), 0) == pytest.approx(uma.host_issue_ns + costs.copy(n, "d2d", uma).ns,
-                                                                  abs=1e-3)
+@pytest.mark.parametrize("mode", ["NUMA", "UMA"])
+def test_live_copies_are_charged_by_route(mode):
+    # The runtime's copy path (csrc/aten/minimal.cpp) with the chip pushed into it, in a fresh process.
+    r = run_python(_LIVE, env={"TORCH_BIREN_MEMORY_MODE": mode, "BIREN_VISIBLE_DEVICES": "0,1,2,3"})
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    chip = load_chip("BR166").with_mode(mode)
+    n, issue = 16 * 2**20, chip.host_issue_ns
+    assert got["count"] == 4 * chip.instances
+    # charged on the destination's stream, after the host issued it
+    assert got["local"] == pytest.approx(issue + costs.copy(n, "d2d", chip).ns, abs=1e-3)
+    if mode == "NUMA":  # biren:0 and biren:1 are the dies of card 0, biren:2 is on card 1
+        assert got["die"] == pytest.approx(issue + costs.copy(n, "die", chip).ns, abs=1e-3)
+        assert got["card"] == pytest.approx(issue + costs.copy(n, "p2p", chip).ns, abs=1e-3)
+        assert got["card"] > got["die"]
+    else:  # one device per card: every peer copy crosses the card links
+        assert got["die"] == got["card"] == pytest.approx(issue + costs.copy(n, "p2p", chip).ns, abs=1e-3)

@@ -40,7 +40,9 @@ def test_study_ranks_a_memory_bound_copy_by_its_memory_numbers():
     chip = load_chip("BR166")
     study = sensitivity(chip, lambda c: costs.copy(2**30, "d2d", c).ns)
     top = study.top(3)
-    assert set(top[:2]) == {"hbm_peak_Bps", "mem_efficiency"}
+    # HBM peak and efficiency, and the die-link share: at its high end (3/4 of the traffic crossing)
+    # the die link binds a UMA copy
+    assert set(top) == {"hbm_peak_Bps", "mem_efficiency", "die_link_share"}
     row = {r.field: r for r in study.rows}["hbm_peak_Bps"]
     assert row.low["result"] == costs.copy(2**30, "d2d", chip.at("hbm_peak_Bps", "low")).ns
     # a compute-free copy does not move with the matrix peak

@@ -212,7 +212,7 @@ def copy(nbytes, kind="d2d", chip=None, out_bytes=None):
     if kind == "d2d":
         return generic(0.0, nbytes + (nbytes if out_bytes is None else out_bytes), chip)
     if kind == "die":
-        if not chip.die_link_Bps:
+        if not chip.die_link_Bps or not chip.die_devices:
             raise ValueError(f"{chip.label()} has no die link between devices (one die, or UMA: one device per card)")
         return Cost(*chip.roofline.peer_copy(nbytes, 0, chip.die_devices))
     bandwidth = {"h2d": chip.host_link_Bps, "d2h": chip.host_link_Bps, "p2p": chip.card_link_Bps}

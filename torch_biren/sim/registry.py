@@ -447,8 +447,12 @@ def _foreach(chip, a, name):
         tuple(t.shape) == tuple(first[i].shape) and t.dtype == first[0].dtype for v in lists for i, t in enumerate(v))
     numels = [_numel(t) for t in first]
     # CUDA's slow path for mixed dtypes or shapes is one kernel per tensor.
-    launches = mta_launches(numels, depth, scalarlist) if same else [n for n in numels if n]
-    parts = [costs.generic(n * flops_per, n * elt * passes, chip, fp64) for n in launches]
+    if same:
+        parts = [costs.generic(n * flops_per, n * elt * passes, chip, fp64)
+                 for n in mta_launches(numels, depth, scalarlist)]  # fmt: skip
+    else:
+        parts = [costs.generic(n * flops_per, n * dtypes.itemsize(t.dtype) * passes, chip, _is_fp64(t))
+                 for n, t in zip(numels, first) if n]  # fmt: skip
     if same and base in _FOREACH_REDUCTIONS and parts:
         parts.append(costs.generic(len(numels), 4 * len(numels), chip))
     if not parts:
