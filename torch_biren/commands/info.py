@@ -68,7 +68,7 @@ def run(args):
 
 def _fmt(v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return "x".join(map(str, v)) if isinstance(v, list) and not any(isinstance(x, list) for x in v) else str(v)
+        return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
     return f"{v:.4g}"
 
 
@@ -79,7 +79,7 @@ def inferred_ranges(chip):
     for name, q in chip.quantities():
         if q.label != "I" or q.value is None:
             continue
-        table = isinstance(q.value, (list, dict)) and name.split(".")[0].endswith("efficiency")
+        table = name.split(".")[0].endswith("efficiency") and isinstance(q.value, (list, tuple, dict))
         value = "table" if table else _fmt(q.value)
         if q.range is None:
             span = "no range given"

@@ -50,9 +50,14 @@ class Study:
         lines = [f"sensitivity of {m} on {self.chip_label} (default {fmt.format(b)}): each inferred number at "
                  "its range's ends, one at a time",
                  f"| number | default | range | {m} at low | {m} at high | swing |", "|---|---|---|---:|---:|---:|"]
+        still = [r.field for r in self.ranked() if r.low == r.high == self.base]
         for r in self.ranked():
+            if r.field in still:
+                continue
             lo, hi = r.range
-            lines.append(f"| {r.field} | {_short(r.value)} | {_short(lo)} .. {_short(hi)} | {fmt.format(r.low[m])} | "
+            scaled = _short(r.value) in ("table", "per pass")  # the range scales its efficiencies
+            span = f"×{lo:g} .. ×{hi:g}" if scaled else f"{_short(lo)} .. {_short(hi)}"
+            lines.append(f"| {r.field} | {_short(r.value)} | {span} | {fmt.format(r.low[m])} | "
                          f"{fmt.format(r.high[m])} | {100 * r.swing(m, b):.1f}% |")
         others = [k for k in self.base if k != m]
         if others:
@@ -60,6 +65,8 @@ class Study:
             lines.append("other results at each end: " + "; ".join(
                 f"{r.field}: " + ", ".join(f"{k} {fmt.format(r.low[k])} .. {fmt.format(r.high[k])}" for k in others)
                 for r in self.ranked()[:3]))
+        if still:
+            lines.append(f"no effect: {', '.join(still)}")
         lines.append(f"depends most on: {', '.join(self.top(3))}")
         return "\n".join(lines)
 
@@ -67,7 +74,7 @@ class Study:
 def _short(v):
     if isinstance(v, float) and (abs(v) >= 1e4 or (v and abs(v) < 1e-3)):
         return f"{v:.3g}"
-    if isinstance(v, list) and v and isinstance(v[0], list):
+    if isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple)):
         return "table"
     if isinstance(v, dict):
         return "per pass"
