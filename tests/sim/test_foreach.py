@@ -42,6 +42,12 @@ def test_foreach_cost_is_one_generic_kernel_per_launch():
         costs.generic(10, 80).ns + costs.generic(10, 40).ns)
 
 
+def test_foreach_mm_is_one_gemm_per_pair():
+    xs, ws = [TensorSpec((64, 32)), TensorSpec((128, 32))], [TensorSpec((32, 16))] * 2
+    c = registry.cost_of("aten::_foreach_mm", [xs, ws])
+    assert c.ns == pytest.approx(costs.gemm(64, 16, 32).ns + costs.gemm(128, 16, 32).ns)
+
+
 def _step_ns(opt_kwargs):
     torch.manual_seed(0)
     model = torch.nn.Sequential(*[torch.nn.Linear(64, 64) for _ in range(12)]).to("biren")

@@ -395,7 +395,7 @@ MTA_MAX_BLOCKS = (320, 320, 320, 320, 320)
 _FOREACH_FLOPS = {"addcmul": 2, "addcdiv": 2, "lerp": 2, "norm": 2}
 # Reductions to one value per tensor: one multi-tensor launch series over the input, then one cleanup
 # kernel over all tensors' partial results (foreach_tensor_norm_cuda's lpnorm_cleanup).
-_FOREACH_REDUCTIONS = ("norm", "max")
+_FOREACH_REDUCTIONS = ("norm", "max", "powsum")
 
 
 def mta_launches(numels, depth, scalarlist=False):
@@ -468,9 +468,21 @@ def foreach_launches(name, *args, **kwargs):
     return mta_launches([_numel(t) for t in lists[0]], depth, scalarlist) if lists else []
 
 
+@register("aten::_foreach_mm")
+def foreach_mm(chip, a):
+    """A list of matrix products: one GEMM per pair (no multi-tensor-apply kernel for matmuls)."""
+    parts = [costs.gemm(x.shape[0], w.shape[1], x.shape[1], dtype=dtypes.matmul_key(x.dtype), chip=chip)
+             for x, w in zip(a["self"], a["mat2"])]  # fmt: skip
+    if not parts:
+        return costs.generic(0, 0, chip)
+    longest = max(parts, key=lambda c: c.ns)
+    return costs.Cost(sum(c.flops for c in parts), sum(c.bytes for c in parts), sum(c.ns for c in parts),
+                      longest.bound, sum(c.compute_ns for c in parts), sum(c.memory_ns for c in parts), 0.0)
+
+
 def _register_foreach():
     for name in torch._C._dispatch_get_all_op_names():
-        if name.startswith("aten::_foreach_") and name not in _registry:
+        if name.startswith("aten::_foreach_") and name not in _registry and not name.startswith("aten::_foreach_mm"):
             _registry[name] = Formula(lambda chip, a, _n=name: _foreach(chip, a, _n), [name])
 
 
