@@ -62,6 +62,11 @@ sim::Params params_from(const py::dict& d) {
   p.vector_flops = d["vector_flops"].cast<double>();
   p.host_link_Bps = d["host_link_Bps"].cast<double>();
   p.card_link_Bps = d["card_link_Bps"].cast<double>();
+  p.die_link_Bps = d["die_link_Bps"].cast<double>();
+  p.die_share = d["die_share"].cast<double>();
+  p.die_latency_ns = d["die_latency_ns"].cast<double>();
+  p.card_devices = d["card_devices"].cast<int>();
+  p.die_devices = d["die_devices"].cast<int>();
   p.fp64_slowdown = d["fp64_slowdown"].cast<double>();
   p.graph_launch_ns = d["graph_launch_ns"].cast<double>();
   p.graph_kernel_gap_ns = d["graph_kernel_gap_ns"].cast<double>();
@@ -216,7 +221,12 @@ PYBIND11_MODULE(_C, m) {
       .def("generic", [](const sim::Params& p, double flops, double bytes, bool fp64) {
         return full_cost(sim::generic_cost(p, flops, bytes, fp64));
       })
-      .def("link", [](const sim::Params& p, double bytes, double bw) { return full_cost(sim::link_cost(p, bytes, bw)); });
+      .def("link", [](const sim::Params& p, double bytes, double bw) { return full_cost(sim::link_cost(p, bytes, bw)); })
+      .def("die_link_ns", &sim::die_link_ns)
+      .def("peer_route", &sim::peer_route)
+      .def("peer_copy", [](const sim::Params& p, double bytes, int src, int dst) {
+        return full_cost(sim::peer_copy_cost(p, bytes, src, dst));
+      });
   // kernel: the configuration a modelled kernel chose (a GEMM's block and split): the timeline's
   // record is named "op [kernel]", as a profiler names the device kernel; op counts keep the op.
   m.def(

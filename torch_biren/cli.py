@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["adapt", "bench", "demo", "info", "project"]
+COMMANDS = ["adapt", "bench", "demo", "info", "project", "sensitivity"]
 
 
 class UsageError(Exception):

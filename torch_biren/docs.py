@@ -204,18 +204,26 @@ def render_chip(name="BR166"):
     raw = json.loads(resources.files("torch_biren").joinpath("sim", "chips", f"{name}.json").read_text("utf-8"))
     lines = [CHIP_BEGIN, "", f"`torch_biren/sim/chips/{name}.json` ({raw.get('description', '')}). Labels: "
              + ", ".join(f"**{k}** {v}" for k, v in LABEL_NAMES.items()) + ".", "",
-             "| quantity | value | label | source |", "|---|---|---|---|"]
+             "| quantity | value | label | range | source |", "|---|---|---|---|---|"]
+    quantity = lambda q: isinstance(q, dict) and {"value", "label", "source"} <= set(q)  # noqa: E731
 
     def row(key, q):
         src = q["source"].replace("|", "/")
-        lines.append(f"| `{key}` | {_fmt(key, q['value'])} | {q['label']} | {src} |")
+        rng = q.get("range")
+        if rng is None:
+            span = ""
+        elif key.split(".")[0].endswith("efficiency"):
+            span = f"×{rng[0]:g} .. ×{rng[1]:g}"
+        else:
+            span = f"{_fmt(key, rng[0])} .. {_fmt(key, rng[1])}"
+        lines.append(f"| `{key}` | {_fmt(key, q['value'])} | {q['label']} | {span} | {src} |")
 
     for key, q in raw.items():
-        if isinstance(q, dict) and set(q) == {"value", "label", "source"}:
+        if quantity(q):
             row(key, q)
         elif isinstance(q, dict):
             for sub, subq in q.items():
-                if isinstance(subq, dict) and set(subq) == {"value", "label", "source"}:
+                if quantity(subq):
                     row(f"{key}.{sub}", subq)
     lines += ["", CHIP_END]
     return "\n".join(lines) + "\n"

@@ -425,7 +425,10 @@ int register_direct_fallbacks(const std::vector<std::string>& except) {
   // out= kernel): for a fallback that runs CPU kernels that means shape inference twice. Sending the
   // functional and in-place forms straight to the CPU kernel halves the overhead of tiny ops. Ops
   // with a math composite beside their CPU kernel (layer_norm, group_norm, addr) go to the CPU kernel
-  // too, so biren's numerics are the CPU's rather than the decomposition's.
+  // too, so biren's numerics are the CPU's rather than the decomposition's. The _foreach_ ops have no
+  // CPU kernel, only a composite that loops over the tensors: sent here, they run that loop on the CPU
+  // views and are charged once per op by their formula (sim/registry.py, multi-tensor-apply launches),
+  // not once per tensor.
   static torch::Library* lib = nullptr;  // leaked: must outlive the dispatcher's static teardown
   if (lib) return 0;
   lib = new torch::Library(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1, __FILE__, __LINE__);
@@ -434,7 +437,8 @@ int register_direct_fallbacks(const std::vector<std::string>& except) {
   for (const auto& name : d.getAllOpNames()) {
     if (name.name.rfind("aten::", 0) != 0) continue;
     auto op = d.findOp(name);
-    if (!op || !op->hasKernelForDispatchKey(c10::DispatchKey::CPU) ||
+    const bool foreach = name.name.rfind("aten::_foreach_", 0) == 0;
+    if (!op || !(foreach || op->hasKernelForDispatchKey(c10::DispatchKey::CPU)) ||
         op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1) ||
         !(op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) ||
           op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd)))

@@ -69,7 +69,9 @@ void copy_between(const at::Tensor& dst, const at::Tensor& src, bool non_blockin
       sim::charge(stream, "Memcpy DtoD", sim::Kind::Copy, sim::generic_cost(0, bytes + nbytes(src), false));
       record_op("Memcpy DtoD", sim::Kind::Copy);
     } else {
-      sim::charge(stream, "Memcpy PtoP", sim::Kind::Copy, sim::link_cost(bytes, p.card_link_Bps));
+      // Over the card links, or the die link between the dies of one card (NUMA, SVI): roofline.h.
+      sim::charge(stream, "Memcpy PtoP", sim::Kind::Copy,
+                  sim::peer_copy_cost(p, bytes, src.device().index(), dst.device().index()));
       record_op("Memcpy PtoP", sim::Kind::Copy);
     }
   } else if (d_dev) {

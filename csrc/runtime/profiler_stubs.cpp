@@ -17,7 +17,7 @@ namespace {
 using torch::profiler::impl::ProfilerVoidEventStub;
 
 struct Mark {
-  double time_ns;  // the clock of the stream it was recorded on
+  sim::Tick time;  // the clock of the stream it was recorded on (integer picoseconds)
 };
 
 struct Stubs final : public torch::profiler::impl::ProfilerStubs {
@@ -28,8 +28,8 @@ struct Stubs final : public torch::profiler::impl::ProfilerStubs {
     if (cpu_ns) *cpu_ns = c10::getTime();
   }
   float elapsed(const ProfilerVoidEventStub* a, const ProfilerVoidEventStub* b) const override {
-    return static_cast<float>((static_cast<const Mark*>(b->get())->time_ns -
-                               static_cast<const Mark*>(a->get())->time_ns) / 1e3);  // microseconds
+    auto dt = static_cast<const Mark*>(b->get())->time - static_cast<const Mark*>(a->get())->time;
+    return static_cast<float>(sim::to_ns(dt) / 1e3);  // microseconds
   }
   void mark(const char*) const override {}
   void rangePush(const char*) const override {}

@@ -17,7 +17,16 @@ struct Params {
   double mem_bw_Bps = 1;     // effective device-memory bandwidth
   double vector_flops = 1;   // FP32 vector peak (elementwise, reductions)
   double host_link_Bps = 1;  // PCIe, each way
-  double card_link_Bps = 1;  // card-to-card
+  double card_link_Bps = 1;  // card-to-card, each way: this device's share of the card's links
+  // The die link of a multi-die card (sim/chip.py module doc). die_link_Bps: bidirectional, this
+  // device's share (0: none). die_share: the fraction of memory traffic that crosses it (UMA
+  // interleaving; 0 for die-local devices). card_devices: devices per card; die_devices: devices per
+  // die (0 when one device spans the dies), so the runtime knows which devices share a card or die.
+  double die_link_Bps = 0;
+  double die_share = 0;
+  double die_latency_ns = 0;
+  int card_devices = 1;
+  int die_devices = 0;
   double fp64_slowdown = 1;  // FP64 is emulated on BR1xx
   double graph_launch_ns = 0;     // host time to launch one captured graph
   double graph_kernel_gap_ns = 0; // device-side gap between kernels of a replayed graph
@@ -38,8 +47,13 @@ struct Cost {
 // Rows joined by straight lines, flat beyond the ends: a step table would make work just above a
 // threshold finish sooner than work just below it. 1 for an empty table.
 double interpolate(const Table& table, double size);
-// Bytes through device memory, after the size-efficiency table.
+// Bytes through device memory: after the size-efficiency table, and no sooner than the share that
+// crosses the die link (UMA) has crossed it (die_link_ns).
 double memory_ns(const Params& p, double bytes);
+// The die-link time of a kernel moving `bytes` through interleaved memory: die_share of them cross,
+// half each way (every die reads and writes the others' memory alike), each direction carrying
+// die_link_Bps / 2, so latency + bytes * die_share / die_link_Bps. 0 without a die share.
+double die_link_ns(const Params& p, double bytes);
 // A kernel's time: the longest of its compute, memory and link times plus the launch; its bound
 // names the longest, or launch when the launch exceeds it.
 Cost kernel(const Params& p, double flops, double bytes, double compute_ns, double memory_ns, double link_ns);
@@ -47,6 +61,14 @@ Cost kernel(const Params& p, double flops, double bytes, double compute_ns, doub
 Cost generic_cost(const Params& p, double flops, double bytes, bool fp64);
 // A transfer over a link (PCIe, card links) of bandwidth_Bps each way.
 Cost link_cost(const Params& p, double bytes, double bandwidth_Bps);
+// A copy from one die's memory to another's over the die link, one way (die_link_Bps / 2), with its
+// latency; the read and the write run on different dies at the same time (memory_ns of bytes).
+Cost die_copy_cost(const Params& p, double bytes);
+// A copy between two devices: over the card links between cards; over the die link between dies of
+// one card (NUMA, SVI); through the die's memory (read and write) between instances of one die.
+Cost peer_copy_cost(const Params& p, double bytes, int src, int dst);
+const char* peer_route(const Params& p, int src, int dst);  // "card", "die" or "local"
+
 
 const char* bound_name(Bound b);
 

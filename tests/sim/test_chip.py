@@ -146,18 +146,26 @@ def test_timeline_params():
     p = load_chip("BR166").timeline_params()
     assert set(p) == {"launch_ns", "host_issue_ns", "mem_bw_Bps", "vector_flops", "mem_eff_table", "matrix_eff_table",
                       "host_link_Bps", "card_link_Bps", "fp64_slowdown", "graph_launch_ns",
-                      "graph_kernel_gap_ns"}  # fmt: skip
+                      "graph_kernel_gap_ns", "die_link_Bps", "die_share", "die_latency_ns", "card_devices",
+                      "die_devices"}  # fmt: skip
     assert p["mem_eff_table"] == [[1e8, 0.91], [1e7, 0.75], [1e6, 0.6], [0.0, 0.3]]
     assert p["mem_bw_Bps"] == 1640e9 and p["launch_ns"] == 5000 and p["host_issue_ns"] == 20000
     assert p["card_link_Bps"] == 8 * 32e9 and p["host_link_Bps"] == 64e9 and p["fp64_slowdown"] == 20
     assert load_chip("BR104").timeline_params()["card_link_Bps"] == 64e9  # no BLink figure: over PCIe
 
 
-def test_uma_bandwidth_is_limited_by_the_die_link():
+def test_uma_die_link_is_its_own_limit():
     c = load_chip("BR166")
-    assert c.mem_bw_Bps == min(1640e9, 896e9 * 2)  # half the traffic crosses the link
+    assert c.mem_bw_Bps == 1640e9 and c.die_link_Bps == 896e9 and c.die_share == 0.5
+    p = c.timeline_params()
+    assert (p["die_share"], p["die_latency_ns"], p["card_devices"], p["die_devices"]) == (0.5, 500, 1, 0)
     slow = c.replace(die_link_Bps=400e9)
-    assert slow.mem_bw_Bps == 800e9 and slow.q("die_link_Bps").source == "user override"
+    assert slow.mem_bw_Bps == 1640e9 and slow.q("die_link_Bps").source == "user override"
+    big = 2**30  # the die link (0.5 * 1 GiB / 400 GB/s) binds before HBM (1 GiB / 1492 GB/s)
+    assert costs.memory_ns(big, slow) == pytest.approx(500 + big * 0.5 / 400e9 * 1e9)
+    numa = c.with_mode("NUMA").timeline_params()
+    assert (numa["die_share"], numa["card_devices"], numa["die_devices"]) == (0, 2, 1)
+    assert numa["card_link_Bps"] == 8 * 32e9 / 2  # each die has its half of the BLinks
 
 
 def test_numa_gives_each_die_its_own_device():

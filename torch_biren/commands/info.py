@@ -60,8 +60,35 @@ def run(args):
     inferred = chip.inferred()
     if inferred:
         print(f"Inferred (not published) numbers: {', '.join(inferred)}")
+        for line in inferred_ranges(chip):
+            print(line)
     print(f"Spec: {chip.path or chip.name}")
     return 0
+
+
+def _fmt(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    return f"{v:.4g}"
+
+
+def inferred_ranges(chip):
+    """One line per inferred number: its default and the low-high range the chip file gives (for
+    efficiency tables, the factors scaling them); `python -m torch_biren sensitivity` varies them."""
+    lines = []
+    for name, q in chip.quantities():
+        if q.label != "I" or q.value is None:
+            continue
+        table = name.split(".")[0].endswith("efficiency") and isinstance(q.value, (list, tuple, dict))
+        value = "table" if table else _fmt(q.value)
+        if q.range is None:
+            span = "no range given"
+        elif table:
+            span = f"x{_fmt(q.range[0])} .. x{_fmt(q.range[1])}"
+        else:
+            span = f"{_fmt(q.range[0])} .. {_fmt(q.range[1])}"
+        lines.append(f"  {name:<26} {value:<12} range {span}")
+    return lines
 
 
 def _version():

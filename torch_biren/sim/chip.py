@@ -10,17 +10,29 @@ Choosing the chip
     set_chip("H100"), set_chip(path), set_chip(chip.partition(2)), use_chip(...) as a context
     on_chip_change(fn): fn(chip) runs after every set_chip (the runtime pushes timeline_params())
 
-Memory placement (a card of `dies` dies, each owning 1/dies of the HBM stacks, joined by a die link)
-    UMA   one device per card; pages are interleaved over all dies, so a kernel on the whole card
-          sends (dies-1)/dies of its traffic across the die link. With the link's bidirectional
-          bandwidth L the traffic finishes no sooner than bytes * (dies-1)/dies / L, so the card's
-          effective bandwidth is min(HBM peak, L * dies / (dies-1)): BR166 min(1640, 1792) GB/s.
+Memory placement (a card of `dies` dies, each owning 1/dies of the HBM stacks, joined by a die link
+of bidirectional bandwidth L, die_link_Bps: BR166 896 GB/s, 448 GB/s each way)
+    UMA   one device per card; pages are interleaved over all dies, so a share s of every kernel's
+          memory traffic crosses the die link (die_link_share; by default what interleaving implies,
+          (dies-1)/dies). Every die reads and writes the others' memory alike, so the crossing
+          traffic splits evenly over the two directions, each carrying L/2:
+              memory_ns = max(bytes / (hbm_peak * eff(bytes)), die_link_latency + bytes * s / L)
+          The die link binds when L < s * hbm_peak * eff: on BR166 (s = 1/2, eff 0.91 for large
+          transfers) below 746 GB/s, i.e. it does not bind at 896 GB/s but adds its latency.
     NUMA  one device per die: each sees its own die's memory, SPCs and HBM stacks (1/dies of the
-          card) and never crosses the die link (die_link_Bps, bidirectional).
+          card, at the die's own bandwidth) and never crosses the die link with its own traffic. A
+          copy between the dies of one card crosses it one way (L/2, plus its latency); copies to
+          other cards use the card links, of which each die has its share (card_link_Bps / dies).
 SVI partition(n) splits the card into n hardware-isolated instances, each a device with 1/n of the
-memory, SPCs, peaks and L2. Partitions and NUMA are both die-local; where the spec reports achieved
-bandwidth per instance (instance_hbm_achieved_Bps, BR166 from HAMi's tests) a local instance's
-bandwidth is set so that large transfers reach it; otherwise it is HBM peak / instances.
+memory, SPCs, peaks, L2 and card links; the n/dies instances of one die share its die-link
+directions. Partitions and NUMA are both die-local; where the spec reports achieved bandwidth per
+instance (instance_hbm_achieved_Bps, BR166 from HAMi's tests) a local instance's bandwidth is set so
+that large transfers reach it; otherwise it is HBM peak / instances. Device i is on card
+i // instances and die (i % instances) // (instances / dies).
+
+Ranges: an inferred number may carry "range": [low, high] beside value, label and source, the
+plausible span it could take (for efficiency tables and per-pass dicts, factors that scale every
+efficiency). chip.at(field, "low" | "high") is the chip with that one number at an end (sensitivity).
 """
 
 import contextlib
@@ -49,8 +61,13 @@ _REQUIRED = (
 _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "die_link_Bps"}
 # collective_efficiency: the fraction of card-link bandwidth collectives reach (sim/collectives.py);
 # network: the inter-server NIC preset per card. Files without them get collectives.py's stated defaults.
+# die_link_share: the fraction of a UMA kernel's traffic crossing the die link ((dies-1)/dies when
+# absent); die_link_latency_ns: the die link's latency (0 when absent).
 # gemm_kernels: the BLAS's candidate kernel configurations (sim/gemm_kernels.py), else one of matrix_tile.
-_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network", "gemm_kernels"}
+_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network",
+             "die_link_share", "die_link_latency_ns", "gemm_kernels"}
+# Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
+_SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
 
 
 class ChipSpecError(ValueError):
@@ -62,16 +79,38 @@ class Quantity:
     value: object
     label: str
     source: str
+    range: tuple = None  # (low, high): the plausible span of an inferred number (module doc)
+
+
+def _check_range(name, value, rng, where):
+    if not isinstance(rng, (list, tuple)) or len(rng) != 2:
+        raise ChipSpecError(f"{where}: '{name}' range must be [low, high], got {rng!r}")
+    lo, hi = rng
+    if name.split(".")[0] in _SCALED:
+        if not all(isinstance(x, (int, float)) and x > 0 for x in rng) or not lo <= 1 <= hi:
+            raise ChipSpecError(f"{where}: '{name}' range scales its efficiencies: [low <= 1 <= high] factors, "
+                                f"got {rng!r}")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not all(isinstance(x, (int, float)) for x in rng) or not lo <= value <= hi:
+            raise ChipSpecError(f"{where}: '{name}' range {rng!r} must hold its value {value!r} (low <= value <= high)")
+    elif type(lo) is not type(value) or type(hi) is not type(value):
+        raise ChipSpecError(f"{where}: '{name}' range ends must be of its value's kind, got {rng!r}")
+    return (lo, hi)
 
 
 def _quantity(name, raw, where):
-    if not isinstance(raw, dict) or set(raw) != {"value", "label", "source"}:
-        raise ChipSpecError(f"{where}: '{name}' must be {{\"value\", \"label\", \"source\"}}, got {raw!r}")
+    if not isinstance(raw, dict) or not {"value", "label", "source"} <= set(raw) <= {"value", "label", "source",
+                                                                                      "range"}:
+        raise ChipSpecError(f"{where}: '{name}' must be {{\"value\", \"label\", \"source\"}} (and optionally "
+                            f"\"range\"), got {raw!r}")
     if raw["label"] not in LABELS:
         raise ChipSpecError(f"{where}: '{name}' has label {raw['label']!r}; use one of {', '.join(LABELS)}")
     if not raw["source"]:
         raise ChipSpecError(f"{where}: '{name}' needs a source")
-    return Quantity(raw["value"], raw["label"], raw["source"])
+    rng = raw.get("range")
+    if rng is not None:
+        rng = _check_range(name, raw["value"], rng, where)
+    return Quantity(raw["value"], raw["label"], raw["source"], rng)
 
 
 def _parse(raw, where):
@@ -99,7 +138,7 @@ def _parse(raw, where):
         if q.value is None and key not in _NULLABLE:
             raise ChipSpecError(f"{where}: '{key}' has no value ({q.source})")
         if key in ("mem_efficiency", "matrix_efficiency"):
-            q = Quantity(check_table(q.value, f"{where}: {key}"), q.label, q.source)
+            q = Quantity(check_table(q.value, f"{where}: {key}"), q.label, q.source, q.range)
         if key == "gemm_kernels":
             try:
                 gemm_kernels.parse(q.value)
@@ -181,6 +220,28 @@ class Chip:
         """Fields whose numbers are inferred (label I) rather than confirmed or reported."""
         return [k for k, q in self.quantities() if q.label == "I" and q.value is not None]
 
+    def ranged(self):
+        """(field, Quantity) of every number with a low-high range."""
+        return [(k, q) for k, q in self.quantities() if q.range is not None]
+
+    def at(self, field_name, end):
+        """This chip with one ranged number at the low or high end of its range (others unchanged):
+        what a sensitivity study varies one at a time."""
+        q = self.q(field_name)
+        if q.range is None:
+            raise KeyError(f"{field_name!r} of {self.name} has no range")
+        if end not in ("low", "high"):
+            raise ValueError(f"end must be 'low' or 'high', got {end!r}")
+        x = q.range[0 if end == "low" else 1]
+        base = field_name.split(".")[0]
+        if base in ("mem_efficiency", "matrix_efficiency"):
+            x = [[size, min(1.0, eff * x)] for size, eff in q.value]
+        elif base == "attention_efficiency":
+            x = {k: min(1.0, v * x) for k, v in q.value.items()}
+        if field_name.startswith("matrix_flops."):
+            return self.replace(matrix_flops={field_name.split(".", 1)[1]: x})
+        return self.replace(**{field_name: x})
+
     # How the card is used ---------------------------------------------------------------------------
 
     def with_mode(self, mode):
@@ -198,6 +259,9 @@ class Chip:
         for k, v in values.items():
             if k == "matrix_flops":
                 spec[k] = {**spec[k], **{d: Quantity(x, "I", "user override") for d, x in v.items()}}
+                continue
+            if k in _OPTIONAL and k not in spec and k.startswith("die_link_"):
+                spec[k] = Quantity(v, "I", "user override")
                 continue
             if k not in spec or not isinstance(spec[k], Quantity):
                 raise KeyError(f"{k!r} is not a spec number of {self.name}")
@@ -240,18 +304,46 @@ class Chip:
 
     @property
     def mem_bw_Bps(self):
-        """Bandwidth a kernel on one device sees before the efficiency table (see module doc)."""
+        """HBM bandwidth a kernel on one device sees before the efficiency table (see module doc; in
+        UMA the die link is a separate limit, die_link_Bps and die_share)."""
         n = self.instances
         if n == 1:
-            bw = self._v("hbm_peak_Bps")
-            link = self._v("die_link_Bps")
-            if self.dies > 1 and link:
-                bw = min(bw, link * self.dies / (self.dies - 1))
-            return bw
+            return self._v("hbm_peak_Bps")
         achieved = self.spec.get("instance_hbm_achieved_Bps")
         if achieved and str(n) in achieved.value:
             return achieved.value[str(n)] / self.mem_eff_table[0][1]
         return self._v("hbm_peak_Bps") / n
+
+    @property
+    def die_devices(self):
+        """Devices per die: 0 when one device spans the dies (UMA on a multi-die card)."""
+        n = self.instances
+        if n == 1 and self.dies > 1:
+            return 0
+        return max(1, n // self.dies)
+
+    @property
+    def die_link_Bps(self):
+        """Bidirectional die-link bandwidth this device has: the whole link in UMA and NUMA, a 1/k
+        share when k SVI instances share a die; 0 on one-die chips."""
+        link = self._v("die_link_Bps")
+        if self.dies < 2 or not link:
+            return 0.0
+        return float(link) / max(1, self.die_devices)
+
+    @property
+    def die_share(self):
+        """Fraction of a kernel's memory traffic that crosses the die link: UMA's interleaving
+        ((dies-1)/dies unless the spec's die_link_share says otherwise); 0 for die-local devices."""
+        if self.dies < 2 or self.die_devices:
+            return 0.0
+        q = self.spec.get("die_link_share")
+        return float(q.value) if q is not None else (self.dies - 1) / self.dies
+
+    @property
+    def die_latency_ns(self):
+        q = self.spec.get("die_link_latency_ns")
+        return float(q.value) if q is not None else 0.0
 
     @property
     def mem_eff_table(self):
@@ -332,11 +424,12 @@ class Chip:
 
     @property
     def card_link_Bps(self):
-        """Card-to-card bandwidth each way over all links; over the host link where none exist."""
+        """Card-to-card bandwidth each way over this device's links (a die or SVI instance has its
+        1/instances share); over the host link where none exist."""
         per_link = self._v("card_link_Bps")
         if not self.card_links or not per_link:
             return self.host_link_Bps
-        return self.card_links * per_link
+        return self.card_links * per_link / self.instances
 
     @property
     def launch_ns(self):
@@ -381,6 +474,11 @@ class Chip:
             "matrix_eff_table": [list(row) for row in self.matrix_eff_table],
             "host_link_Bps": self.host_link_Bps,
             "card_link_Bps": self.card_link_Bps,
+            "die_link_Bps": self.die_link_Bps,
+            "die_share": self.die_share,
+            "die_latency_ns": self.die_latency_ns,
+            "card_devices": self.instances,
+            "die_devices": self.die_devices,
             "fp64_slowdown": self.fp64_slowdown,
             "graph_launch_ns": self.graph_launch_ns,
             "graph_kernel_gap_ns": self.graph_kernel_gap_ns,

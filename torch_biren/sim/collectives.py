@@ -19,6 +19,8 @@ reduce_scatter and scatter. With n ranks, per-step latency a and bandwidth B eac
 B is the link bandwidth times an achieved-efficiency factor (the chip file's collective_efficiency):
 the fraction of link bandwidth NCCL reaches in nccl-tests, fitted per system, since no alpha-beta
 model reaches line rate.
+Under NUMA or SVI a rank is a die or an instance with its share of the card links; a group within
+one card runs over the die link instead (B = its share of one direction, die_link_Bps / 2).
 A group spanning servers runs hierarchically: within each server over the card links, across servers
 over each card's own NIC on 1/g of the data (g = the group's ranks per server), e.g. all_reduce =
 intra reduce-scatter + inter all_reduce on S/g + intra all-gather. The bus-bandwidth factors are
@@ -66,6 +68,10 @@ class Topology:
     inter_Bps: float = 0.0
     inter_alpha_ns: float = INTER_ALPHA_NS
     efficiency: float = DEFAULT_ACHIEVED[0]
+    # Devices per card (NUMA dies, SVI instances) and each one's die-link bandwidth each way: a group
+    # on one card runs over the die link, not the card links.
+    card_devices: int = 1
+    die_Bps: float = 0.0
     name: str = ""
     assumptions: tuple = ()
 
@@ -138,7 +144,8 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
         chip=chip, cards=cards, cards_per_server=cards_per_server, intra_Bps=chip.card_link_Bps,
         intra_alpha_ns=INTRA_ALPHA_NS if intra_alpha_ns is None else float(intra_alpha_ns), inter_Bps=inter,
         inter_alpha_ns=INTER_ALPHA_NS if inter_alpha_ns is None else float(inter_alpha_ns),
-        efficiency=float(efficiency), name=f"{cards}x{chip.name} ({name})", assumptions=tuple(assumptions),
+        efficiency=float(efficiency), card_devices=chip.instances, die_Bps=chip.die_link_Bps / 2,
+        name=f"{cards}x{chip.name} ({name})", assumptions=tuple(assumptions),
     )  # fmt: skip
 
 
@@ -198,7 +205,9 @@ def collective(kind, nbytes, ranks, topo=None, algorithm="auto", ranks_per_serve
     S = float(nbytes)
     bi, be = topo.intra_Bps * topo.efficiency, topo.inter_Bps * topo.efficiency
     ai, ae = topo.intra_alpha_ns, topo.inter_alpha_ns
-    if m == 1:
+    if m == 1 and topo.die_Bps and ranks <= topo.card_devices:  # the dies (instances) of one card
+        body = _flat(kind, S, ranks, ai, topo.die_Bps * topo.efficiency, algorithm)
+    elif m == 1:
         body = _flat(kind, S, ranks, ai, bi, algorithm)
     elif g == 1:
         body = _flat(kind, S, ranks, ae, be, algorithm)

@@ -6,7 +6,9 @@
     attention(b, h_q, h_kv, lq, lk, d_qk, d_v, dtype, causal, backward)
     elementwise(numel, dtype, ...)  reduction(numel_in, numel_out, dtype, ...)
     copy(nbytes, kind)              d2d (device to device: within one device) over its memory;
-                                    h2d/d2h over the host link; p2p (card to card) over the card links
+                                    h2d/d2h over the host link; p2p (card to card) over the card links;
+                                    die (die to die of one card, NUMA/SVI) over the die link
+    peer_copy(nbytes, src, dst)     a copy between device indices, routed as the runtime routes it
     link(nbytes, bandwidth_Bps)     any transfer over a link
     rope, swiglu, cross_entropy     torch_biren's fused kernels without an aten op
 
@@ -300,17 +302,30 @@ def cross_entropy(numel, rows, dtype="bf16", chip=None, backward=False):
     return reduction(numel, rows, dtype, chip, flops_per_element=4)
 
 
-COPY_KINDS = ("d2d", "h2d", "d2h", "p2p")
+COPY_KINDS = ("d2d", "h2d", "d2h", "p2p", "die")
 
 
 def copy(nbytes, kind="d2d", chip=None, out_bytes=None):
     """A copy of `nbytes`, as CUDA names them: d2d (device to device, within one device) reads and
     writes its memory (out_bytes: the size written, when a dtype change makes it differ); h2d/d2h
-    cross the host link; p2p goes from one device to another over the card links."""
+    cross the host link; p2p goes from one card to another over the card links; die goes from one
+    die's memory to another's on the same card, one way over the die link (csrc/sim/roofline.cpp
+    die_copy_cost: latency + nbytes / (die_link_Bps / 2), beside the read and write on each die)."""
     chip = chip or current_chip()
     if kind == "d2d":
         return generic(0.0, nbytes + (nbytes if out_bytes is None else out_bytes), chip)
+    if kind == "die":
+        if not chip.die_link_Bps or not chip.die_devices:
+            raise ValueError(f"{chip.label()} has no die link between devices (one die, or UMA: one device per card)")
+        return Cost(*chip.roofline.peer_copy(nbytes, 0, chip.die_devices))
     bandwidth = {"h2d": chip.host_link_Bps, "d2h": chip.host_link_Bps, "p2p": chip.card_link_Bps}
     if kind not in bandwidth:
         raise ValueError(f"copy kind must be one of {', '.join(COPY_KINDS)}, got {kind!r}")
     return link(nbytes, bandwidth[kind], chip)
+
+
+def peer_copy(nbytes, src, dst, chip=None):
+    """A copy between devices `src` and `dst` (indices), routed as the runtime routes Memcpy PtoP:
+    card links between cards, the die link between the dies of one card, the die's memory between
+    SVI instances of one die (chip.py module doc for which device is where)."""
+    return Cost(*(chip or current_chip()).roofline.peer_copy(nbytes, int(src), int(dst)))

@@ -355,6 +355,8 @@ def _copy(chip, src, dst):
     if s == "cpu" or d == "cpu":
         return costs.copy(_bytes(src), "h2d" if s == "cpu" else "d2h", chip)
     if si != di:
+        if si is not None and di is not None:
+            return costs.peer_copy(_bytes(src), si, di, chip)
         return costs.copy(_bytes(src), "p2p", chip)
     return costs.copy(_bytes(src), "d2d", chip, out_bytes=_bytes(dst))
 
@@ -381,3 +383,113 @@ def to_copy(chip, a):
     if there == "cpu" and here != "cpu":
         return costs.copy(_bytes(x), "d2h", chip)
     return costs.copy(_bytes(x), "d2d", chip, out_bytes=out_bytes)
+
+
+# Multi-tensor kernels (_foreach_*) ---------------------------------------------------------------------
+# CUDA runs a foreach op as a few launches of one kernel over chunks of many tensors
+# (aten/src/ATen/native/cuda/MultiTensorApply.cuh, multi_tensor_apply): each block takes one chunk of
+# kChunkSize elements of one tensor; a launch is issued when it holds depth_to_max_tensors[depth-1]
+# tensors (at a tensor's last chunk) or depth_to_max_blocks[depth-1] blocks, and once more for the
+# rest. depth is the number of tensor lists the kernel reads or writes (in-place ops write their
+# first list). The tables are those of the 4 KB kernel-argument metadata (PyTorch 2.x; ops with a
+# scalar list carry the scalars in the metadata and hold fewer tensors).
+MTA_CHUNK = 65536
+MTA_MAX_TENSORS = (110, 64, 48, 36, 30)
+MTA_MAX_TENSORS_SCALARLIST = (96, 64, 48, 36, 30)
+MTA_MAX_BLOCKS = (320, 320, 320, 320, 320)
+# Vector FLOPs per element beside the default 1 (a * b + c counts 2).
+_FOREACH_FLOPS = {"addcmul": 2, "addcdiv": 2, "lerp": 2, "norm": 2}
+# Reductions to one value per tensor: one multi-tensor launch series over the input, then one cleanup
+# kernel over all tensors' partial results (foreach_tensor_norm_cuda's lpnorm_cleanup).
+_FOREACH_REDUCTIONS = ("norm", "max", "powsum")
+
+
+def mta_launches(numels, depth, scalarlist=False):
+    """Elements of each launch multi_tensor_apply issues for tensors of these sizes (empty ones are
+    skipped, as CUDA skips them), following MultiTensorApply.cuh's loop."""
+    max_tensors = (MTA_MAX_TENSORS_SCALARLIST if scalarlist else MTA_MAX_TENSORS)[min(depth, 5) - 1]
+    max_blocks = MTA_MAX_BLOCKS[min(depth, 5) - 1]
+    launches, elements, tensors, blocks = [], 0, 0, 0
+    for numel in numels:
+        if numel == 0:
+            continue
+        tensors += 1
+        chunks = -(-numel // MTA_CHUNK)
+        for c in range(chunks):
+            blocks += 1
+            elements += min(MTA_CHUNK, numel - c * MTA_CHUNK)
+            last = c == chunks - 1
+            if (tensors == max_tensors and last) or blocks == max_blocks:
+                launches.append(elements)
+                elements, blocks = 0, 0
+                tensors = 0 if last else 1  # a tensor cut mid-way carries over to the next launch
+    if blocks:
+        launches.append(elements)
+    return launches
+
+
+def _foreach_call(name, a):
+    """(base name, in place, tensor lists, depth, has a scalar list) of a _foreach_ call."""
+    base = name.partition("::")[2].partition(".")[0].removeprefix("_foreach_")
+    inplace = base.endswith("_")
+    base = base.rstrip("_")
+    lists = [v for v in a.values() if isinstance(v, (list, tuple)) and v and hasattr(v[0], "shape")]
+    writes_out = not inplace and "out" not in a and base not in _FOREACH_REDUCTIONS
+    scalarlist = any(isinstance(v, (list, tuple)) and v and not hasattr(v[0], "shape") for v in a.values())
+    return base, inplace, lists, len(lists) + writes_out, scalarlist
+
+
+def _foreach(chip, a, name):
+    base, inplace, lists, depth, scalarlist = _foreach_call(name, a)
+    if not lists:
+        return costs.generic(0, 0, chip)
+    first = lists[0]
+    elt, fp64 = dtypes.itemsize(first[0].dtype), _is_fp64(first[0])
+    flops_per = _FOREACH_FLOPS.get(base, 1)
+    # Traffic per element: every list read, the output written (in place: the first list again);
+    # zero_ and copy_ do not read what they overwrite.
+    passes = depth + (inplace and base not in ("zero", "copy")) - (base == "zero")
+    same = all(len(v) == len(first) for v in lists) and all(
+        tuple(t.shape) == tuple(first[i].shape) and t.dtype == first[0].dtype for v in lists for i, t in enumerate(v))
+    numels = [_numel(t) for t in first]
+    # CUDA's slow path for mixed dtypes or shapes is one kernel per tensor.
+    if same:
+        parts = [costs.generic(n * flops_per, n * elt * passes, chip, fp64)
+                 for n in mta_launches(numels, depth, scalarlist)]  # fmt: skip
+    else:
+        parts = [costs.generic(n * flops_per, n * dtypes.itemsize(t.dtype) * passes, chip, _is_fp64(t))
+                 for n, t in zip(numels, first) if n]  # fmt: skip
+    if same and base in _FOREACH_REDUCTIONS and parts:
+        parts.append(costs.generic(len(numels), 4 * len(numels), chip))
+    if not parts:
+        return costs.generic(0, 0, chip)
+    longest = max(parts, key=lambda c: c.ns)
+    return costs.Cost(sum(c.flops for c in parts), sum(c.bytes for c in parts), sum(c.ns for c in parts),
+                      longest.bound, sum(c.compute_ns for c in parts), sum(c.memory_ns for c in parts), 0.0)
+
+
+def foreach_launches(name, *args, **kwargs):
+    """Elements of each multi-tensor-apply launch CUDA issues for this _foreach_ call (its fast path)."""
+    _, _, lists, depth, scalarlist = _foreach_call(name, _bind(name, args, kwargs))
+    return mta_launches([_numel(t) for t in lists[0]], depth, scalarlist) if lists else []
+
+
+@register("aten::_foreach_mm")
+def foreach_mm(chip, a):
+    """A list of matrix products: one GEMM per pair (no multi-tensor-apply kernel for matmuls)."""
+    parts = [costs.gemm(x.shape[0], w.shape[1], x.shape[1], dtype=dtypes.matmul_key(x.dtype), chip=chip)
+             for x, w in zip(a["self"], a["mat2"])]  # fmt: skip
+    if not parts:
+        return costs.generic(0, 0, chip)
+    longest = max(parts, key=lambda c: c.ns)
+    return costs.Cost(sum(c.flops for c in parts), sum(c.bytes for c in parts), sum(c.ns for c in parts),
+                      longest.bound, sum(c.compute_ns for c in parts), sum(c.memory_ns for c in parts), 0.0)
+
+
+def _register_foreach():
+    for name in torch._C._dispatch_get_all_op_names():
+        if name.startswith("aten::_foreach_") and name not in _registry and not name.startswith("aten::_foreach_mm"):
+            _registry[name] = Formula(lambda chip, a, _n=name: _foreach(chip, a, _n), [name])
+
+
+_register_foreach()
