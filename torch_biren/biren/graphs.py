@@ -240,12 +240,16 @@ _BELOW_AUTOCAST = torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastPrivateUs
 
 
 class graph:
-    """Context manager capturing the work in its block into `biren_graph` (torch.cuda.graph):
-    synchronizes, then captures on `stream` (default: a side stream shared by all captures)."""
+    """Context manager capturing the work in its block into `cuda_graph`, a BirenGraph (torch.cuda.graph's
+    signature, so CUDA scripts pass it by the same keyword): synchronizes, then captures on `stream`
+    (default: a side stream shared by all captures). enable_annotations and check_input_liveness are
+    accepted and change nothing: a biren graph holds its recorded tensors, so its inputs stay alive."""
 
     default_capture_stream = None
 
-    def __init__(self, biren_graph, pool=None, stream=None, capture_error_mode="global"):
+    def __init__(self, cuda_graph, pool=None, stream=None, capture_error_mode="global", enable_annotations=False,
+                 check_input_liveness=False):
+        biren_graph = cuda_graph
         if stream is None:
             if graph.default_capture_stream is None:
                 graph.default_capture_stream = Stream()
