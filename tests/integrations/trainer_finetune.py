@@ -16,13 +16,14 @@ parser.add_argument("--steps", type=int, default=6)
 parser.add_argument("--accum", type=int, default=2)
 parser.add_argument("--cpu", action="store_true")
 parser.add_argument("--migrate", action="store_true")
+parser.add_argument("--profile", help="profile with torch.profiler from a TrainerCallback, traces written here")
 opts = parser.parse_args()
 
 if opts.migrate:
     import torch_biren.transfer_to_biren  # noqa: F401
 
 import torch  # noqa: E402
-from transformers import Trainer, TrainingArguments  # noqa: E402
+from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from torch_biren.adapt import data, zoo  # noqa: E402
 
@@ -46,7 +47,30 @@ args = TrainingArguments(
     bf16=opts.precision == "bf16", fp16=opts.precision == "fp16", use_cpu=opts.cpu, report_to=[],
     save_strategy="no", dataloader_num_workers=0, disable_tqdm=True,
 )
-trainer = Trainer(model=model, args=args, train_dataset=Windows(4 * opts.accum * opts.steps, 64))
+
+
+class Profiling(TrainerCallback):
+    """The Trainer docs' way to profile: a torch.profiler schedule stepped at each optimizer step."""
+
+    def __init__(self, out):
+        self.prof = torch.profiler.profile(schedule=torch.profiler.schedule(wait=1, warmup=1, active=2, repeat=1),
+                                           on_trace_ready=torch.profiler.tensorboard_trace_handler(out))
+        self.active = 0
+
+    def on_train_begin(self, *args, **kwargs):
+        self.prof.start()
+
+    def on_step_end(self, *args, **kwargs):
+        recording = (torch.profiler.ProfilerAction.RECORD, torch.profiler.ProfilerAction.RECORD_AND_SAVE)
+        self.active += self.prof.current_action in recording
+        self.prof.step()
+
+    def on_train_end(self, *args, **kwargs):
+        self.prof.stop()
+
+
+callbacks = [Profiling(opts.profile)] if opts.profile else []
+trainer = Trainer(model=model, args=args, train_dataset=Windows(4 * opts.accum * opts.steps, 64), callbacks=callbacks)
 scaler = trainer.accelerator.scaler
 clock = None if opts.cpu else __import__("torch_biren.sim", fromlist=["elapsed_ms"]).elapsed_ms
 t0 = clock() if clock else None
@@ -58,6 +82,8 @@ result = dict(
     autocast=trainer.accelerator.native_amp, scaler=None if scaler is None else str(scaler._device),
     migrated=opts.migrate, argv=sys.argv[1:],
 )
+if callbacks:
+    result["profiled_steps"] = callbacks[0].active
 if clock:
     result["simulated_ms"] = clock() - t0  # BR166 time the fine-tune would take on card 0
 print("RESULT " + json.dumps(result), flush=True)

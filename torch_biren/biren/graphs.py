@@ -141,6 +141,20 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
+_RECORDING = {}  # device index -> the _Recorder of the capture running on it
+
+
+def launch(fn, device):
+    """fn() (a fused kernel writing into tensors it closes over), recorded for replay while `device`
+    captures a graph: kernels launched below the dispatcher (torch_biren.ops' RoPE, SwiGLU and
+    cross-entropy) are invisible to the recorder's dispatch mode. Returns fn's result."""
+    out = fn()
+    recorder = _RECORDING.get(device.index if isinstance(device, torch.device) else device)
+    if recorder is not None:
+        recorder.ops.append(_Op(fn, (), {}, None))
+    return out
+
+
 class _Mute:
     """Replay's numerics pass: the ops run, the timeline charges nothing (the graph is charged)."""
 
@@ -180,18 +194,21 @@ class BirenGraph:
         self._device, self._pool = device, pool if pool is not None else graph_pool_handle()
         self._recorder = _Recorder(device)
         self._recorder.__enter__()
+        _RECORDING[device] = self._recorder
 
     def capture_end(self):
         if self._recorder is None:
             raise RuntimeError("biren: capture_end() without capture_begin()")
         recorder, self._recorder = self._recorder, None
         recorder.__exit__(None, None, None)
+        _RECORDING.pop(self._device, None)
         self._written = set(recorder.saved)  # memory from before the capture that replays write to
         recorder.restore()  # muted; the device is still capturing, so nothing is charged either way
         self._id = _C._sim_capture_end(self._device)  # raises if a capture rule was broken
         self._ops = recorder.ops
 
     def _capture_abort(self):
+        _RECORDING.pop(getattr(self, "_device", None), None)
         if self._recorder is not None:
             self._recorder.__exit__(None, None, None)
             self._recorder.restore()

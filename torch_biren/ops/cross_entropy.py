@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import kernels
+from ..biren import graphs
 from ..sim import costs
 from ._common import charge, on_biren, path, same_device, traced, view
 from ._fused import FusedOp
@@ -36,14 +37,18 @@ class _CrossEntropy(torch.autograd.Function):
         shape = logits.shape[:-1] if reduction == "none" else ()
         loss = torch.empty(shape, dtype=logits.dtype, device=logits.device)
         took = path(logits)
-        if took == "triton":
-            kernels.cross_entropy_fwd(view(logits), view(target), view(loss), view(lse), reduction=reduction,
-                                      ignore_index=ignore_index)
-        else:
-            lv = view(logits).float()
-            view(lse).copy_(torch.logsumexp(lv, -1))
-            view(loss).copy_(F.cross_entropy(lv.reshape(-1, lv.shape[-1]), view(target).reshape(-1),
-                                             reduction=reduction, ignore_index=ignore_index).reshape(shape))
+
+        def run():
+            if took == "triton":
+                kernels.cross_entropy_fwd(view(logits), view(target), view(loss), view(lse), reduction=reduction,
+                                          ignore_index=ignore_index)
+            else:
+                lv = view(logits).float()
+                view(lse).copy_(torch.logsumexp(lv, -1))
+                view(loss).copy_(F.cross_entropy(lv.reshape(-1, lv.shape[-1]), view(target).reshape(-1),
+                                                 reduction=reduction, ignore_index=ignore_index).reshape(shape))
+
+        graphs.launch(run, device)
         charge(CROSS_ENTROPY.name, (logits,), device, took, CROSS_ENTROPY.cost)
         ctx.save_for_backward(logits, target, lse)
         ctx.reduction, ctx.ignore_index = reduction, ignore_index
@@ -54,16 +59,21 @@ class _CrossEntropy(torch.autograd.Function):
         logits, target, lse = ctx.saved_tensors
         dlogits = torch.empty_like(logits)
         took = path(logits)
-        if took == "triton":
-            kernels.cross_entropy_bwd(view(logits), view(target), view(lse), view(grad_loss.contiguous()),
-                                      view(dlogits), reduction=ctx.reduction, ignore_index=ctx.ignore_index)
-        else:
-            with torch.enable_grad():
-                lv = view(logits).detach().float().requires_grad_()
-                loss = F.cross_entropy(lv.reshape(-1, lv.shape[-1]), view(target).reshape(-1),
-                                       reduction=ctx.reduction, ignore_index=ctx.ignore_index)
-                (g,) = torch.autograd.grad(loss, lv, view(grad_loss).reshape(loss.shape).to(loss.dtype))
-            view(dlogits).copy_(g)
+        grad_loss = grad_loss.contiguous()
+
+        def run():
+            if took == "triton":
+                kernels.cross_entropy_bwd(view(logits), view(target), view(lse), view(grad_loss), view(dlogits),
+                                          reduction=ctx.reduction, ignore_index=ctx.ignore_index)
+            else:
+                with torch.enable_grad():
+                    lv = view(logits).detach().float().requires_grad_()
+                    loss = F.cross_entropy(lv.reshape(-1, lv.shape[-1]), view(target).reshape(-1),
+                                           reduction=ctx.reduction, ignore_index=ctx.ignore_index)
+                    (g,) = torch.autograd.grad(loss, lv, view(grad_loss).reshape(loss.shape).to(loss.dtype))
+                view(dlogits).copy_(g)
+
+        graphs.launch(run, logits.device)
         charge(CROSS_ENTROPY.backward_name, (logits,), logits.device, took, CROSS_ENTROPY.backward_cost)
         return dlogits, None, None, None
 

@@ -5,6 +5,7 @@ points at it."""
 import torch
 
 from .. import kernels
+from ..biren import graphs
 from ..sim import costs
 from ._common import charge, on_biren, path, same_device, view
 from ._fused import FusedOp
@@ -25,7 +26,7 @@ class _Rope(torch.autograd.Function):
     def forward(ctx, q, k, cos, sin):
         device = same_device("torch_biren::rope", q=q, k=k, cos=cos, sin=sin)
         qo, ko = torch.empty_like(q), torch.empty_like(k)
-        took = _rope(q, k, cos, sin, qo, ko, backward=False)
+        took = graphs.launch(lambda: _rope(q, k, cos, sin, qo, ko, backward=False), device)
         charge(ROPE.name, (q, k), device, took, ROPE.cost)
         ctx.save_for_backward(cos, sin)
         return qo, ko
@@ -35,7 +36,7 @@ class _Rope(torch.autograd.Function):
         cos, sin = ctx.saved_tensors
         dq, dk = dq.contiguous(), dk.contiguous()
         dqi, dki = torch.empty_like(dq), torch.empty_like(dk)
-        took = _rope(dq, dk, cos, sin, dqi, dki, backward=True)
+        took = graphs.launch(lambda: _rope(dq, dk, cos, sin, dqi, dki, backward=True), dq.device)
         charge(ROPE.backward_name, (dq, dk), dq.device, took, ROPE.backward_cost)
         return dqi, dki, None, None
 

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import kernels
+from ..biren import graphs
 from ..sim import costs
 from ._common import charge, on_biren, path, same_device, view
 from ._fused import FusedOp
@@ -38,10 +39,14 @@ class _SwiGLU(torch.autograd.Function):
         device = same_device("torch_biren::swiglu", gate=gate, up=up)
         out = torch.empty_like(gate)
         took = path(gate, up)
-        if took == "triton":
-            kernels.swiglu_fwd(view(gate), view(up), view(out))
-        else:
-            view(out).copy_(F.silu(view(gate)) * view(up))
+
+        def run():
+            if took == "triton":
+                kernels.swiglu_fwd(view(gate), view(up), view(out))
+            else:
+                view(out).copy_(F.silu(view(gate)) * view(up))
+
+        graphs.launch(run, device)
         charge(SWIGLU.name, (gate, up), device, took, SWIGLU.cost)
         ctx.save_for_backward(gate, up)
         return out
@@ -52,13 +57,17 @@ class _SwiGLU(torch.autograd.Function):
         dy = dy.contiguous()
         dgate, dup = torch.empty_like(gate), torch.empty_like(up)
         took = path(gate, up, dy)
-        if took == "triton":
-            kernels.swiglu_bwd(view(dy), view(gate), view(up), view(dgate), view(dup))
-        else:
-            g, u, d = view(gate).float(), view(up).float(), view(dy).float()
-            sig = torch.sigmoid(g)
-            view(dup).copy_(d * g * sig)
-            view(dgate).copy_(d * u * sig * (1 + g * (1 - sig)))
+
+        def run():
+            if took == "triton":
+                kernels.swiglu_bwd(view(dy), view(gate), view(up), view(dgate), view(dup))
+            else:
+                g, u, d = view(gate).float(), view(up).float(), view(dy).float()
+                sig = torch.sigmoid(g)
+                view(dup).copy_(d * g * sig)
+                view(dgate).copy_(d * u * sig * (1 + g * (1 - sig)))
+
+        graphs.launch(run, dy.device)
         charge(SWIGLU.backward_name, (dy, gate, up), dy.device, took, SWIGLU.backward_cost)
         return dgate, dup
 
