@@ -1,16 +1,7 @@
 import pytest
-import torch  # noqa: F401  (first: importing torch_biren before torch trips torch's backend autoload)
-
-from torch_biren.sim import chip as chip_module
 
 
 @pytest.fixture(autouse=True)
-def isolated_chip(monkeypatch):
-    """Each test starts from the default BR166 with no listeners, so it never reaches the live
-    runtime, and leaves the process's chip as it found it. Returns the process's chip."""
-    process_chip = chip_module.current_chip()
-    monkeypatch.setattr(chip_module, "_listeners", [])
-    monkeypatch.setattr(chip_module, "_current", chip_module.load_chip("BR166"))
-    for var in ("TORCH_BIREN_CHIP", "TORCH_BIREN_MEMORY_MODE", "TORCH_BIREN_SVI"):
-        monkeypatch.delenv(var, raising=False)
-    return process_chip
+def _chip_isolated(isolated_chip):
+    """Every test here works on the device model alone (tests/conftest.py's isolated_chip)."""
+    return isolated_chip
