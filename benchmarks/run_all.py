@@ -432,7 +432,7 @@ def summary(d, pngs):
              "## Published GPU runs reproduced by projection (target ±25%)", "",
              "| run | projected TFLOP/s per GPU | published | error | MFU | projection wall s |",
              "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['run']} | {r['projected_tflops']:.0f} | {r['published_tflops']} | {r['error_pct']:+.1f}% | "
+    lines += [f"| {r['run']} | {r['projected_tflops']:.0f} | {r['published_tflops']:.0f} | {r['error_pct']:+.1f}% | "
               f"{100 * r['mfu']:.1f}% | {r['wall_s']:.1f} |" for r in d["published"]]
     lines += ["", "## Full-size models by projection", "",
               "| case | chip | step | tokens/s | MFU | comm | memory/card GiB | fits | wall s |",

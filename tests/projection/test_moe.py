@@ -150,3 +150,10 @@ def test_project_uses_the_moe_model_and_overlap_lowers_the_step():
     assert hidden.step_ns < plain.step_ns
     with pytest.raises(ProjectionError, match="MoE options"):
         project(**kw, moe_options=dict(nope=1))
+
+
+def test_decode_dispatches_one_token_per_sequence():
+    kw = dict(model="qwen3-30b-a3b", cards=8, batch=64, seq=4096, tp=4, ep=2, dp=2)
+    dec, pre = project(**kw, mode="decode"), project(**kw, mode="prefill")
+    sent = lambda r: r.moe.volumes["dispatch card links"] + r.moe.volumes["dispatch network"]  # noqa: E731
+    assert sent(pre) == pytest.approx(4096 * sent(dec), rel=1e-9)  # a prompt of 4096 tokens, one new token

@@ -104,7 +104,7 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
     moe_options = moe_model.options_from(moe_options)
     moe_cost = None
     if moe_model.applies(name, cfg, moe_options):
-        moe_cost = moe_model.adjust_layer_costs(lc, cfg, pl, topo, chip, mode, pl.micro_batch * seq_local,
+        moe_cost = moe_model.adjust_layer_costs(lc, cfg, pl, topo, chip, mode, pl.micro_batch * seq_in // cp,
                                                 cards_per_server, dtype, moe_options)
     ctx = dict(name=name, moe_cost=moe_cost, cfg=cfg, chip=chip, topo=topo, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in,
                seq_local=seq_local, context=context, lc=lc, dtype=dtype, v=v, cp=cp, fused=fused,
