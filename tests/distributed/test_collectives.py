@@ -38,6 +38,15 @@ def test_collective_is_charged_as_link_bound_kernel(job):
     assert first["all_reduce_4MiB_ns"] >= first["model_ns"] > 0
 
 
+def test_torch_profiler_shows_the_collective_on_the_device(job):
+    first = results(job[0])[0]
+    (events,) = [r["profiled_device_events"] for r in results(job[0]) if "profiled_device_events" in r]
+    collectives = [(name, us) for name, us in events if "all_reduce" in name]
+    assert collectives, events
+    # the trace keeps whole microseconds' precision; the 4 MiB all-reduce is charged as in the check above
+    assert collectives[0][1] * 1e3 == pytest.approx(first["all_reduce_4MiB_ns"], abs=1e3)
+
+
 def test_argument_errors_are_clear_on_every_rank(job):
     for r in job:
         errors = results(r)[-1]["errors"]

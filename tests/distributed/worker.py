@@ -282,6 +282,18 @@ def collectives():
         dist.all_reduce(big)
     assert [r.stream for r in prof2.records if r.kind == "collective"] == [s.stream_id], prof2.records
     result(all_reduce_4MiB_ns=rec.dur_ns, model_ns=want_ns)
+    # torch.profiler shows the collective on the device, at its simulated duration
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch.biren.synchronize()
+    dist.barrier()  # both ranks' clocks level, as for the check above
+    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.PrivateUse1]) as tprof:
+        dist.all_reduce(big)
+        torch.biren.synchronize()
+    device = [(e.key, e.self_device_time_total) for e in tprof.key_averages()
+              if e.device_type == torch.autograd.DeviceType.PrivateUse1]
+    result(profiled_device_events=device)
 
     # bad arguments: clear errors on every rank, the group stays usable
     errors = {}
