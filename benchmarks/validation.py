@@ -43,11 +43,22 @@ def markdown(rs):
     return "\n".join(lines)
 
 
+def added_markdown():
+    """The runs added beyond the reference (published_runs.ADDED), each sourced, nothing tuned on them."""
+    from torch_biren.projection import published_runs
+
+    lines = ["## Runs added beyond the reference", "",
+             "Found and sourced for issue 13 (published_runs.ADDED: paper, hardware, configuration); projected "
+             "without tuning, errors as they come.", "", published_runs.error_table(), ""]
+    lines += [f"- {e.name}: {e.source}; {e.setup}" for e in published_runs.ADDED]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     rs = rows()
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "validation.md"), "w") as f:
-        f.write(markdown(rs))
+        f.write(markdown(rs) + "\n" + added_markdown())
     return rs
 
 

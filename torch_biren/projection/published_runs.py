@@ -78,23 +78,26 @@ class Added(NamedTuple):
 ADDED = [
     Added("BLOOM-176B, 384 A100 (Megatron-DeepSpeed)",
           dict(model="bloom-176b", cards=384, chip="A100", batch=2048, seq=2048, tp=4, pp=12, micro_batch=1,
-               recompute=True), 150, "TFLOP/s per GPU",
+               recompute=True, zero=1), 150, "TFLOP/s per GPU",
           "bigscience.notion.site/BigScience-176B-Model (training throughput about 150 TFLOPs; one replica on 48 "
           "GPUs); BLOOM paper arXiv 2211.05100 (48 nodes x 8 A100 80GB, global batch 2048 x 2048 tokens)",
           "384 x A100 80GB, TP 4 x PP 12 (48 GPUs per replica) x DP 8, batch 2048, seq 2048; the figure in "
-          "Megatron's convention (recomputed forward counted), activation recomputation assumed",
+          "Megatron's convention (recomputed forward counted), activation recomputation assumed; ZeRO stage 1 "
+          "(the BLOOM paper's Megatron-DeepSpeed setup)",
           lambda r: megatron_flops(2048, 2048, 70, 14336, 250680)),
     Added("OPT-175B, 992 A100 (metaseq, FSDP + Megatron TP)",
-          dict(model="gpt-175b", cards=992, chip="A100", batch=992, seq=2048, tp=8, micro_batch=1, recompute=True),
+          dict(model="gpt-175b", cards=992, chip="A100", batch=992, seq=2048, tp=8, micro_batch=1, recompute=True,
+               zero=3, overlap_param_gather=True, overlap_grad_reduce=True),
           147, "TFLOP/s per GPU",
           "Zhang et al. 2022, OPT, arXiv 2205.01068: 992 80GB A100, 147 TFLOP/s per GPU, FSDP with Megatron-LM "
           "tensor parallelism, global batch about 2M tokens",
           "992 x A100 80GB; TP 8 x DP 124 assumed (the TP degree is not in the sources read), batch 992 x 2048 = "
-          "2.03M tokens, OPT's 175B shape as GPT-175B (vocab 51,200 for 50,272); model FLOPs convention assumed",
+          "2.03M tokens, OPT's 175B shape as GPT-175B (vocab 51,200 for 50,272); model FLOPs convention assumed; "
+          "FSDP (fully sharded, as the paper states) with its default prefetch and overlapped gradient reduce-scatter",
           lambda r: r.model_flops),
     Added("DeepSeek-V3, 2048 H800 (EP 64, PP 16)",
           dict(model="deepseek-v3", cards=2048, chip="H800", batch=15360, seq=4096, pp=16, ep=64, micro_batch=1,
-               moe_options=dict(node_limit=4, overlap=True, comm_units_share=20 / 132, dispatch_bytes=1.0)),
+               zero=1, moe_options=dict(node_limit=4, overlap=True, comm_units_share=20 / 132, dispatch_bytes=1.0)),
           1e12 / (180e3 * 3600), "tokens/s per GPU",
           "DeepSeek-V3 technical report, arXiv 2412.19437: 180K H800 GPU hours per trillion tokens; 2048 H800, "
           "PP 16 (DualPipe), EP 64 over 8 nodes, ZeRO-1 DP, node-limited routing to 4 nodes, batch 15,360 x 4096",
