@@ -6,7 +6,7 @@ META    := .venv/.torch_biren_installed
 SOURCES := $(shell find csrc -name '*.cpp' -o -name '*.h') setup.py
 PYTEST  := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: setup demo test conformance bench clean
+.PHONY: setup demo test test-slow conformance bench clean
 
 setup: $(EXT) $(META)
 
@@ -34,8 +34,12 @@ $(META): setup.py | $(DEPS)
 demo: setup
 	$(PY) -m torch_biren demo
 
+# make test leaves out the multi-process and long runs (marked slow) to stay within CI's 10 minutes.
 test: setup
-	$(PYTEST) tests
+	$(PYTEST) tests -m "not slow"
+
+test-slow: setup
+	$(PYTEST) tests -m slow
 
 conformance: setup
 	BIREN_CONFORMANCE=full $(PYTEST) tests/test_conformance.py

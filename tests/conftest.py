@@ -6,6 +6,10 @@ from torch_biren.sim import chip as chip_module
 assert torch_biren.load_error() is None, f"torch_biren did not load: {torch_biren.load_error()!r}"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: multi-process or long runs; `make test-slow` runs them, `make test` not")
+
+
 @pytest.fixture
 def isolated_chip(monkeypatch):
     """The test starts from the default BR166 with no listeners, so it never reaches the live

@@ -31,6 +31,7 @@ def single_process_losses(model_name, steps, global_batch, seq, lr):
     return losses
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="torchrun not installed")
 def test_torchrun_4_ranks_fsdp2_matches_single_process(tmp_path):
     cmd = [TORCHRUN, "--nproc_per_node", "4", "--master_port", str(launch.free_port()), os.path.join(ROOT, "models", "train_ddp.py"),

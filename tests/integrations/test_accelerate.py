@@ -10,6 +10,8 @@ import torch
 
 from integration_runs import free_port
 
+pytestmark = pytest.mark.slow  # multi-process runs: make test-slow (make test leaves them out)
+
 ACCELERATE = os.path.join(os.path.dirname(sys.executable), "accelerate")
 needs_bccl = pytest.mark.skipif("bccl" not in torch.distributed.Backend.backend_list,
                                 reason="two processes need the 'bccl' collective backend (torch_biren.distributed), "

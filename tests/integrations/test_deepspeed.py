@@ -20,6 +20,7 @@ needs_bccl = pytest.mark.skipif("bccl" not in torch.distributed.Backend.backend_
 
 
 @needs_bccl
+@pytest.mark.slow  # make test-slow
 def test_zero_stage1_and_2_one_process(start):
     dev = start("deepspeed_zero.py", "biren", free_port())
     cpu = start("deepspeed_zero.py", "cpu", free_port())
@@ -39,6 +40,7 @@ def test_zero_stage1_and_2_one_process(start):
 
 
 @needs_bccl
+@pytest.mark.slow  # make test-slow
 def test_zero2_two_processes(start, tmp_path):
     # both ranks get the same batches: ZeRO-2 partitioned over two cards must reproduce one card's losses
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",

@@ -1,6 +1,10 @@
 """Hugging Face Trainer fine-tunes on biren, selected the ways users select a device: with
 ACCELERATE_TORCH_DEVICE=biren, and with the CUDA migration (`import torch_biren.transfer_to_biren`)."""
 
+import pytest
+
+pytestmark = pytest.mark.slow  # multi-process runs: make test-slow (make test leaves them out)
+
 STEPS = 6
 
 

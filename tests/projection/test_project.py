@@ -45,6 +45,7 @@ def test_doubling_batch_doubles_compute():
     assert 1.8 <= two.compute_ns / one.compute_ns <= 2.2
 
 
+@pytest.mark.slow
 def test_more_cards_never_add_weight_memory_per_card():
     weights = [P.project("qwen2.5-72b", cards=c, batch=64, seq=1024, tp=min(c, 8), pp=max(1, c // 8 // 2) if c > 8 else 1
                          ).memory["weights"] for c in (1, 2, 4, 8, 16, 32)]
