@@ -9,7 +9,7 @@ import sys
 import time
 
 from torch_biren.projection import energy, goodput, moe, project
-from torch_biren.sim.profiler import _time
+from torch_biren.sim.profiler import format_time
 
 OUT = os.path.join(os.path.dirname(__file__), "results", "moe_projections.md")
 
@@ -83,10 +83,10 @@ def row(title, kw, options):
     m = r.moe.per_step
     e = energy.energy(r)
     comm = {k: v for k, v in r.comm_ns.items() if v}
-    return r, e, (f"| {title} | {_time(r.step_ns)} | {r.tokens_per_s / r.plan.cards:,.0f} | {100 * r.mfu:.1f}% | "
-                  f"{_time(r.compute_ns)} | {_time(r.bubble_ns)} | {_time(m['dispatch'])} + {_time(m['combine'])} | "
-                  f"{_time(m['exposed'])} / {_time(m['hidden'])} | "
-                  + ", ".join(f"{k} {_time(v)}" for k, v in comm.items() if k != moe.ALL_TO_ALL)
+    return r, e, (f"| {title} | {format_time(r.step_ns)} | {r.tokens_per_s / r.plan.cards:,.0f} | {100 * r.mfu:.1f}% | "
+                  f"{format_time(r.compute_ns)} | {format_time(r.bubble_ns)} | {format_time(m['dispatch'])} + {format_time(m['combine'])} | "
+                  f"{format_time(m['exposed'])} / {format_time(m['hidden'])} | "
+                  + ", ".join(f"{k} {format_time(v)}" for k, v in comm.items() if k != moe.ALL_TO_ALL)
                   + f" | {e.tokens_per_joule:,.2f} | {'yes' if r.fits else 'no'} |")
 
 
