@@ -64,8 +64,10 @@ _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "di
 # die_link_share: the fraction of a UMA kernel's traffic crossing the die link ((dies-1)/dies when
 # absent); die_link_latency_ns: the die link's latency (0 when absent).
 # gemm_kernels: the BLAS's candidate kernel configurations (sim/gemm_kernels.py), else one of matrix_tile.
+# memory_latency_ns: device memory's load latency, which a GEMM/attention block waits for its first
+# k-tile (sim/costs.py; 0 when absent).
 _OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network",
-             "die_link_share", "die_link_latency_ns", "gemm_kernels"}
+             "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns"}
 # Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
 _SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
 
@@ -260,7 +262,7 @@ class Chip:
             if k == "matrix_flops":
                 spec[k] = {**spec[k], **{d: Quantity(x, "I", "user override") for d, x in v.items()}}
                 continue
-            if k in _OPTIONAL and k not in spec and k.startswith("die_link_"):
+            if k in _OPTIONAL and k not in spec and (k.startswith("die_link_") or k == "memory_latency_ns"):
                 spec[k] = Quantity(v, "I", "user override")
                 continue
             if k not in spec or not isinstance(spec[k], Quantity):
@@ -344,6 +346,12 @@ class Chip:
     def die_latency_ns(self):
         q = self.spec.get("die_link_latency_ns")
         return float(q.value) if q is not None else 0.0
+
+    @property
+    def memory_latency_ns(self):
+        """Load latency of device memory: what a pipelined GEMM block waits for its first k-tile."""
+        q = self.spec.get("memory_latency_ns")
+        return float(q.value) if q is not None and q.value is not None else 0.0
 
     @property
     def mem_eff_table(self):

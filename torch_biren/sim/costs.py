@@ -82,7 +82,9 @@ def link(nbytes, bandwidth_Bps, chip=None):
 
 
 def _matrix_ns(chip, padded_flops, dtype, scale=1.0):
-    """Time of `padded_flops` on the matrix engines (quantisation already in the count)."""
+    """Time of `padded_flops` on the matrix engines (quantisation already in the count) at the main
+    loop's efficiency, chip.matrix_efficiency: what a large GEMM's pipelined main loop sustains. The
+    bundled chips give it as one flat row; a table of several rows is looked up on the padded work."""
     if padded_flops <= 0:
         return 0.0
     eff = chip.matrix_efficiency(padded_flops) * scale
@@ -121,10 +123,14 @@ def _operand_bytes(m, n, k, kern, concurrent, l2_share, elt):
 
 def _candidate(chip, kern, problems, dtype, elt, out_elt):
     """(compute_ns, bytes) of one kernel configuration over GEMM problems [(m, n, k, count)] run in
-    one launch: blocks of every problem (x split-K slices) go to the compute units in waves, a
-    partial wave costing a full one and k stepping by whole bk; stream-K instead deals the main-loop
-    iterations of all blocks evenly over the units and fixes up the blocks it splits. None if the
-    configuration cannot run the shape (more splits than k steps)."""
+    one launch: blocks of every problem (x split-K slices) go to the compute units in waves, one
+    block per unit at a time, a partial wave costing a full one and k stepping by whole bk; stream-K
+    instead deals the main-loop iterations of all blocks evenly over the units and fixes up the
+    blocks it splits (their fp32 partials through device memory unless they fit in L2). Each block
+    (or stream-K segment of one) a unit runs first waits one memory
+    latency for its first k-tile (the multistage pipeline's prologue), then runs its main loop at
+    the main-loop efficiency. None if the configuration cannot run the shape (more splits than k
+    steps)."""
     units = chip.compute_units
     blocks = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) for m, n, k, cnt in problems)
     if not blocks:
@@ -134,7 +140,7 @@ def _candidate(chip, kern, problems, dtype, elt, out_elt):
     split = kern.split_k
     if split > min(steps):
         return None
-    fixup = 0.0  # fp32 partial blocks written and read back
+    fixup = workspace = 0.0  # fp32 partial blocks written and read back; the partials' footprint
     if kern.stream_k:
         total = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) * s for (m, n, _, cnt), s in zip(problems, steps))
         per_unit = _ceil_div(total, units)
@@ -143,26 +149,36 @@ def _candidate(chip, kern, problems, dtype, elt, out_elt):
             cuts = sum(1 for j in range(1, _ceil_div(total, per_unit)) if (j * per_unit) % steps[0])
         else:
             cuts = _ceil_div(total, per_unit) - 1
-        fixup = 2 * cuts * kern.bm * kern.bn * 4
+        fixup, workspace = 2 * cuts * kern.bm * kern.bn * 4, cuts * kern.bm * kern.bn * 4
+        used = _ceil_div(total, per_unit)
+        prologues = _ceil_div(blocks + cuts, used)  # segments of blocks on the busiest unit
         concurrent_splits = 1
     else:
         # Each block's k steps in `split` slices; a wave lasts one slice (the mean when k differs).
         slice_steps = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) * _ceil_div(s, split)
                           for (m, n, _, cnt), s in zip(problems, steps)) / blocks
-        padded = _ceil_div(blocks * split, units) * units * block_flops * slice_steps
+        prologues = _ceil_div(blocks * split, units)  # waves
+        padded = prologues * units * block_flops * slice_steps
         fixup = sum(2 * (split - 1) * cnt * m * n * 4 for m, n, _, cnt in problems)
+        workspace = sum(cnt * m * n * 4 for m, n, _, cnt in problems) if split > 1 else 0.0
         concurrent_splits = split
     count = sum(cnt for *_, cnt in problems)
     concurrent = max(1, units // concurrent_splits)
     share = chip.l2_bytes / max(1, min(count, concurrent))
     per_problem = max(1, concurrent // max(1, min(count, concurrent)))
     nbytes = sum(cnt * (_operand_bytes(m, n, k, kern, per_problem, share, elt) + m * n * out_elt)
-                 for m, n, k, cnt in problems) + fixup
-    return _matrix_ns(chip, padded, dtype), nbytes
+                 for m, n, k, cnt in problems)
+    # Serial split-K accumulates each slice's partial into one fp32 workspace tile per block (CUTLASS
+    # GemmSplitKSerial), stream-K into one per split block, right after the previous slice wrote it:
+    # while that workspace fits in L2 the partials stay there and never reach device memory.
+    nbytes += fixup if workspace > chip.l2_bytes else 0.0
+    return _matrix_ns(chip, padded, dtype) + prologues * chip.memory_latency_ns, nbytes
 
 
 def _select(chip, problems, dtype, extra_bytes):
-    """The fastest of the chip's candidate kernels for the problems, as a BLAS heuristic picks one."""
+    """The fastest of the chip's candidate kernels for the problems, as a BLAS heuristic picks one;
+    among equally fast ones (memory-bound, the same traffic) the one with the least matrix time,
+    i.e. the least padded work."""
     elt = dtypes.itemsize(dtype)
     problems = [p for p in problems if p[0] and p[1]]  # an empty group (an expert no token chose) does nothing
     flops = sum(cnt * _bmm_flop((1, m, k), (1, k, n)) for m, n, k, cnt in problems)
@@ -175,7 +191,7 @@ def _select(chip, problems, dtype, extra_bytes):
         compute, nbytes = part
         nbytes = max(nbytes + extra_bytes, once)
         c = _kernel(chip, flops, once, compute, memory_ns(nbytes, chip))
-        if best is None or c.ns < best.ns:
+        if best is None or (c.ns, c.compute_ns) < (best.ns, best.compute_ns):
             best = replace(c, kernel=kern.name)
     return best
 
@@ -183,11 +199,20 @@ def _select(chip, problems, dtype, extra_bytes):
 def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
     """batch x (m x k) @ (k x n), as a BLAS runs it: the fastest of the chip's candidate kernel
     configurations (chip.gemm_kernels: block shape, split-K, stream-K); Cost.kernel names it. A
-    candidate's time is the longest of its matrix time (its blocks, or split-K slices, over the
-    compute units in waves, a partial wave costing a full one; efficiency looked up on the padded
-    work, so it never drops as a shape grows) and its memory time (each operand re-read as its block
-    shape and L2 imply, at least once, plus split-K/stream-K partial sums and extra_bytes, e.g. a
-    bias or addmm's input), plus one launch. FLOPs and bytes report the work and each operand once."""
+    candidate's time is the longest of its matrix time and its memory time (each operand re-read as
+    its block shape and L2 imply, at least once, plus split-K/stream-K partial sums where their fp32
+    workspace exceeds L2, and extra_bytes, e.g. a bias or addmm's input), plus one launch. Its matrix time: its blocks, or split-K slices,
+    over the compute units in waves, a partial wave costing a full one, each wave
+
+        memory_latency_ns + slice k-steps * 2*bm*bn*bk / (matrix peak / units * matrix_efficiency)
+
+    the latency being the pipeline's prologue (CUTLASS's multistage main loop issues stages-1 k-tile
+    loads, then waits for the first; with enough stages the later loads arrive behind the MMAs), and
+    matrix_efficiency what a large GEMM's main loop sustains (the published achievable fraction of
+    peak). Small GEMMs are slow for the reasons these terms model (launch, memory, a partial wave,
+    the prologue), not by a size-efficiency table: Calculon's whole-GEMM table, which this model once
+    applied to the matrix time, had those losses inside it already and so charged them twice.
+    FLOPs and bytes report the work and each operand once."""
     chip = chip or current_chip()
     m, n, k, batch = int(m), int(n), int(k), int(batch)
     parts = dtypes.complex_parts(dtype)
@@ -231,9 +256,10 @@ def attention(
     h_q // h_kv query heads. FLOPs are torch.utils.flop_counter's, over the unmasked pairs only when
     causal (about half; torch's is_causal is top-left aligned, query i sees keys 0..i); time counts
     the score tiles actually computed (a causal mask skips whole tiles above the diagonal) on the
-    matrix engines at GEMM efficiency times the chip's attention efficiency, the softmax on the
-    vector units, and Q, K, V, O (and their gradients) once through memory, plus extra_bytes (an
-    explicit mask)."""
+    matrix engines at GEMM efficiency times the chip's attention efficiency, each wave of query-tile
+    rows waiting one memory latency for its first K/V tile (as a GEMM block's prologue), the softmax
+    on the vector units, and Q, K, V, O (and their gradients) once through memory, plus extra_bytes
+    (an explicit mask)."""
     chip = chip or current_chip()
     d_v = d_qk if d_v is None else d_v
     b, h_q, h_kv, lq, lk, d_qk, d_v = (int(x) for x in (b, h_q, h_kv, lq, lk, d_qk, d_v))
@@ -254,6 +280,7 @@ def attention(
     # Rows of score tiles go to compute units in waves; a partial wave costs a full one.
     scores = b * h_q * blocks * tm * tn * (waves * units / rows if rows else 0)
     matrix = _matrix_ns(chip, scores * per_score, dtype, chip.attention_efficiency(backward))
+    matrix += waves * chip.memory_latency_ns if scores else 0.0
     vector = scores * ATTENTION_VECTOR_FLOPS / chip.vector_flops * 1e9
     elt = dtypes.itemsize(dtype)
     q_o = b * h_q * lq * (d_qk + d_v) * elt
