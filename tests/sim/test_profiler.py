@@ -37,17 +37,17 @@ Simulated kernel time on BR166 (UMA)
 Name                                               Kind      Calls     Total       Avg      %     FLOPs     Bytes  TFLOP/s    GB/s  Bound
 -----------------------------------------------------------------------------------------------------------------------------------------
 aten::copy_                                        copy          1   1.05 ms   1.05 ms   63.7         0   67.11 M      0.0    63.7  link
-aten::mm                                           triton        2  322.5 us  161.2 us   19.5  274.88 G  201.33 M    852.3   624.3  compute
-aten::_scaled_dot_product_flash_attention_for_cpu  native        1  194.1 us  194.1 us   11.7  137.51 G  168.82 M    708.4   869.7  compute
+aten::mm                                           triton        2  323.3 us  161.6 us   19.5  274.88 G  201.33 M    850.2   622.7  compute
+aten::_scaled_dot_product_flash_attention_for_cpu  native        1  194.5 us  194.5 us   11.8  137.51 G  168.82 M    706.9   867.9  compute
 aten::add.Tensor                                   fallback      1   72.5 us   72.5 us    4.4   16.78 M  100.66 M      0.2  1389.4  memory
 aten::neg                                          fallback      2   11.0 us    5.5 us    0.7    2.05 k    8.19 k      0.0     0.7  launch
 -----------------------------------------------------------------------------------------------------------------------------------------
-Total                                                            7   1.65 ms            100.0  412.40 G  537.93 M    249.4   325.3
+Total                                                            7   1.65 ms            100.0  412.40 G  537.93 M    249.2   325.1
 -----------------------------------------------------------------------------------------------------------------------------------------
 Inferred chip numbers (label I): hbm_peak_Bps, mem_efficiency, matrix_flops.bf16, matrix_flops.fp16, matrix_flops.tf32,
 matrix_flops.fp32, matrix_flops.int8, vector_flops, compute_units, matrix_tile, matrix_efficiency, attention_efficiency, l2_bytes,
 clock_hz, host_link_Bps, card_links, card_link_Bps, launch_ns, host_issue_ns, graph_launch_ns, graph_kernel_gap_ns, capability,
-collective_efficiency, die_link_latency_ns, die_link_share, fp64_emulation_slowdown, gemm_kernels, network""")
+collective_efficiency, die_link_latency_ns, die_link_share, fp64_emulation_slowdown, gemm_kernels, l2_Bps, memory_latency_ns, network""")
 
     def test_empty_table(self):
         self.assertExpectedInline(Profile([], [], load_chip("H100")).table(), """\
@@ -59,7 +59,7 @@ Name   Kind  Calls  Total  Avg  %  FLOPs  Bytes  TFLOP/s  GB/s  Bound
 Total            0   0 ns       -      0      0      0.0   0.0
 ---------------------------------------------------------------------
 Inferred chip numbers (label I): matrix_tile, attention_efficiency,
-graph_kernel_gap_ns""")
+graph_kernel_gap_ns, l2_Bps, memory_latency_ns""")
 
 
 def test_rows_aggregate_per_op_and_kind():

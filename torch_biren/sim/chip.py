@@ -65,9 +65,10 @@ _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "di
 # absent); die_link_latency_ns: the die link's latency (0 when absent).
 # gemm_kernels: the BLAS's candidate kernel configurations (sim/gemm_kernels.py), else one of matrix_tile.
 # memory_latency_ns: device memory's load latency, which a GEMM/attention block waits for its first
-# k-tile (sim/costs.py; 0 when absent).
+# k-tile (sim/costs.py; 0 when absent); l2_Bps: L2 bandwidth, which split-K partial sums move at
+# (through device memory when absent).
 _OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network",
-             "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns"}
+             "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns", "l2_Bps"}
 # Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
 _SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
 
@@ -262,7 +263,7 @@ class Chip:
             if k == "matrix_flops":
                 spec[k] = {**spec[k], **{d: Quantity(x, "I", "user override") for d, x in v.items()}}
                 continue
-            if k in _OPTIONAL and k not in spec and (k.startswith("die_link_") or k == "memory_latency_ns"):
+            if k in _OPTIONAL and k not in spec and (k.startswith("die_link_") or k in ("memory_latency_ns", "l2_Bps")):
                 spec[k] = Quantity(v, "I", "user override")
                 continue
             if k not in spec or not isinstance(spec[k], Quantity):
@@ -416,6 +417,12 @@ class Chip:
     @property
     def l2_bytes(self):
         return int(self._v("l2_bytes")) // self.instances
+
+    @property
+    def l2_Bps(self):
+        """L2 bandwidth of this device (an instance's share); 0 when the spec has none."""
+        q = self.spec.get("l2_Bps")
+        return float(q.value) / self.instances if q is not None and q.value is not None else 0.0
 
     @property
     def clock_hz(self):

@@ -122,19 +122,18 @@ def _operand_bytes(m, n, k, kern, concurrent, l2_share, elt):
 
 
 def _candidate(chip, kern, problems, dtype, elt, out_elt):
-    """(compute_ns, bytes) of one kernel configuration over GEMM problems [(m, n, k, count)] run in
+    """(compute_ns, bytes, l2_ns) of one kernel configuration over GEMM problems [(m, n, k, count)] run in
     one launch: blocks of every problem (x split-K slices) go to the compute units in waves, one
     block per unit at a time, a partial wave costing a full one and k stepping by whole bk; stream-K
     instead deals the main-loop iterations of all blocks evenly over the units and fixes up the
-    blocks it splits (their fp32 partials through device memory unless they fit in L2). Each block
-    (or stream-K segment of one) a unit runs first waits one memory
-    latency for its first k-tile (the multistage pipeline's prologue), then runs its main loop at
-    the main-loop efficiency. None if the configuration cannot run the shape (more splits than k
-    steps)."""
+    blocks it splits (their fp32 partials at L2 bandwidth where they fit in L2, else through device
+    memory). The main
+    loops run at the main-loop efficiency after one memory latency, the pipeline's prologue. None if
+    the configuration cannot run the shape (more splits than k steps)."""
     units = chip.compute_units
     blocks = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) for m, n, k, cnt in problems)
     if not blocks:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     steps = [max(1, _ceil_div(k, kern.bk)) for _, _, k, _ in problems]  # k = 0 still writes C
     block_flops = 2 * kern.bm * kern.bn * kern.bk  # one main-loop step of one block
     split = kern.split_k
@@ -150,15 +149,12 @@ def _candidate(chip, kern, problems, dtype, elt, out_elt):
         else:
             cuts = _ceil_div(total, per_unit) - 1
         fixup, workspace = 2 * cuts * kern.bm * kern.bn * 4, cuts * kern.bm * kern.bn * 4
-        used = _ceil_div(total, per_unit)
-        prologues = _ceil_div(blocks + cuts, used)  # segments of blocks on the busiest unit
         concurrent_splits = 1
     else:
         # Each block's k steps in `split` slices; a wave lasts one slice (the mean when k differs).
         slice_steps = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) * _ceil_div(s, split)
                           for (m, n, _, cnt), s in zip(problems, steps)) / blocks
-        prologues = _ceil_div(blocks * split, units)  # waves
-        padded = prologues * units * block_flops * slice_steps
+        padded = _ceil_div(blocks * split, units) * units * block_flops * slice_steps
         fixup = sum(2 * (split - 1) * cnt * m * n * 4 for m, n, _, cnt in problems)
         workspace = sum(cnt * m * n * 4 for m, n, _, cnt in problems) if split > 1 else 0.0
         concurrent_splits = split
@@ -170,9 +166,13 @@ def _candidate(chip, kern, problems, dtype, elt, out_elt):
                  for m, n, k, cnt in problems)
     # Serial split-K accumulates each slice's partial into one fp32 workspace tile per block (CUTLASS
     # GemmSplitKSerial), stream-K into one per split block, right after the previous slice wrote it:
-    # while that workspace fits in L2 the partials stay there and never reach device memory.
-    nbytes += fixup if workspace > chip.l2_bytes else 0.0
-    return _matrix_ns(chip, padded, dtype) + prologues * chip.memory_latency_ns, nbytes
+    # while that workspace fits in L2 the partials move at L2 bandwidth and never reach device memory.
+    l2_ns = 0.0
+    if fixup and chip.l2_Bps and workspace <= chip.l2_bytes:
+        l2_ns = fixup / chip.l2_Bps * 1e9
+    else:
+        nbytes += fixup
+    return _matrix_ns(chip, padded, dtype) + chip.memory_latency_ns, nbytes, l2_ns
 
 
 def _select(chip, problems, dtype, extra_bytes):
@@ -188,9 +188,9 @@ def _select(chip, problems, dtype, extra_bytes):
         part = _candidate(chip, kern, problems, dtype, elt, elt)
         if part is None:
             continue
-        compute, nbytes = part
+        compute, nbytes, l2_ns = part
         nbytes = max(nbytes + extra_bytes, once)
-        c = _kernel(chip, flops, once, compute, memory_ns(nbytes, chip))
+        c = _kernel(chip, flops, once, compute, max(memory_ns(nbytes, chip), l2_ns))
         if best is None or (c.ns, c.compute_ns) < (best.ns, best.compute_ns):
             best = replace(c, kernel=kern.name)
     return best
@@ -200,16 +200,19 @@ def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
     """batch x (m x k) @ (k x n), as a BLAS runs it: the fastest of the chip's candidate kernel
     configurations (chip.gemm_kernels: block shape, split-K, stream-K); Cost.kernel names it. A
     candidate's time is the longest of its matrix time and its memory time (each operand re-read as
-    its block shape and L2 imply, at least once, plus split-K/stream-K partial sums where their fp32
-    workspace exceeds L2, and extra_bytes, e.g. a bias or addmm's input), plus one launch. Its matrix time: its blocks, or split-K slices,
-    over the compute units in waves, a partial wave costing a full one, each wave
+    its block shape and L2 imply, at least once, plus extra_bytes, e.g. a bias or addmm's input; the
+    split-K/stream-K fp32 partial sums at L2 bandwidth where their workspace fits in L2, else through
+    device memory too), plus one launch. Its matrix time: its blocks, or split-K slices,
+    over the compute units in waves, a partial wave costing a full one:
 
-        memory_latency_ns + slice k-steps * 2*bm*bn*bk / (matrix peak / units * matrix_efficiency)
+        memory_latency_ns + waves * slice k-steps * 2*bm*bn*bk / (matrix peak / units * matrix_efficiency)
 
-    the latency being the pipeline's prologue (CUTLASS's multistage main loop issues stages-1 k-tile
-    loads, then waits for the first; with enough stages the later loads arrive behind the MMAs), and
-    matrix_efficiency what a large GEMM's main loop sustains (the published achievable fraction of
-    peak). Small GEMMs are slow for the reasons these terms model (launch, memory, a partial wave,
+    matrix_efficiency being what a large GEMM's main loop sustains (the published achievable
+    fraction of peak) and the latency the pipeline's prologue: a block's multistage main loop issues
+    its first stages-1 k-tile loads and waits for the first (CUTLASS MmaMultistage; cuBLAS's sm80
+    kernels run 3-5 stages, enough that later loads arrive behind the MMAs). Each unit waits for it
+    once a launch: a unit's next block issues its loads while the previous one computes (CUTLASS 3's
+    persistent warp-specialized kernels, stream-K, co-resident blocks). Small GEMMs are slow for the reasons these terms model (launch, memory, a partial wave,
     the prologue), not by a size-efficiency table: Calculon's whole-GEMM table, which this model once
     applied to the matrix time, had those losses inside it already and so charged them twice.
     FLOPs and bytes report the work and each operand once."""
@@ -256,8 +259,8 @@ def attention(
     h_q // h_kv query heads. FLOPs are torch.utils.flop_counter's, over the unmasked pairs only when
     causal (about half; torch's is_causal is top-left aligned, query i sees keys 0..i); time counts
     the score tiles actually computed (a causal mask skips whole tiles above the diagonal) on the
-    matrix engines at GEMM efficiency times the chip's attention efficiency, each wave of query-tile
-    rows waiting one memory latency for its first K/V tile (as a GEMM block's prologue), the softmax
+    matrix engines at GEMM efficiency times the chip's attention efficiency after one memory latency
+    for the first K/V tiles (a GEMM's prologue), the softmax
     on the vector units, and Q, K, V, O (and their gradients) once through memory, plus extra_bytes
     (an explicit mask)."""
     chip = chip or current_chip()
@@ -280,7 +283,7 @@ def attention(
     # Rows of score tiles go to compute units in waves; a partial wave costs a full one.
     scores = b * h_q * blocks * tm * tn * (waves * units / rows if rows else 0)
     matrix = _matrix_ns(chip, scores * per_score, dtype, chip.attention_efficiency(backward))
-    matrix += waves * chip.memory_latency_ns if scores else 0.0
+    matrix += chip.memory_latency_ns if scores else 0.0
     vector = scores * ATTENTION_VECTOR_FLOPS / chip.vector_flops * 1e9
     elt = dtypes.itemsize(dtype)
     q_o = b * h_q * lq * (d_qk + d_v) * elt
