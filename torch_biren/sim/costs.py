@@ -177,13 +177,13 @@ def _candidate(chip, kern, problems, dtype, elt, out_elt):
 
 def _select(chip, problems, dtype, extra_bytes):
     """The fastest of the chip's candidate kernels for the problems, as a BLAS heuristic picks one;
-    among equally fast ones (memory-bound, the same traffic) the one with the least matrix time,
-    i.e. the least padded work."""
+    among equally fast ones (memory-bound, the same traffic) one without split-K/stream-K partial
+    sums if any, then the one with the least matrix time."""
     elt = dtypes.itemsize(dtype)
     problems = [p for p in problems if p[0] and p[1]]  # an empty group (an expert no token chose) does nothing
     flops = sum(cnt * _bmm_flop((1, m, k), (1, k, n)) for m, n, k, cnt in problems)
     once = sum(cnt * (m * k + k * n + m * n) * elt for m, n, k, cnt in problems) + extra_bytes
-    best = None
+    best = best_key = None
     for kern in chip.gemm_kernels:
         part = _candidate(chip, kern, problems, dtype, elt, elt)
         if part is None:
@@ -191,8 +191,9 @@ def _select(chip, problems, dtype, extra_bytes):
         compute, nbytes, l2_ns = part
         nbytes = max(nbytes + extra_bytes, once)
         c = _kernel(chip, flops, once, compute, max(memory_ns(nbytes, chip), l2_ns))
-        if best is None or (c.ns, c.compute_ns) < (best.ns, best.compute_ns):
-            best = replace(c, kernel=kern.name)
+        key = (c.ns, kern.split_k > 1 or kern.stream_k, c.compute_ns)
+        if best is None or key < best_key:
+            best, best_key = replace(c, kernel=kern.name), key
     return best
 
 
