@@ -225,9 +225,11 @@ def write_self_check(checks, fits, out=RESULTS):
         "",
         "- Tables are read as points joined by straight lines, not as steps, so that more work never "
         "takes less time (torch_biren/sim/efficiency.py).",
-        "- Matrix efficiency is looked up on the work the matrix engines do after tile and wave "
-        "quantisation, not on the nominal FLOPs.",
-        "- Matrix table scaled per GPU so that the best predicted BF16 GEMM over a max-achievable-matmul "
+        "- Matrix efficiency is the main loop's, one flat row from Calculon's top row (large GEMMs): its "
+        "lower rows are whole-GEMM fits that already hold the launch, memory time and partial waves the "
+        "model charges itself (sim/costs.py gemm, with a memory-latency prologue per launch), so applying "
+        "them to the matrix time counted those losses twice.",
+        "- Main-loop efficiency scaled per GPU so that the best predicted BF16 GEMM over a max-achievable-matmul "
         "sweep (m, n, k in 1024..16384, step 1024) equals the published figure:",
         "",
         "| chip | scale on Calculon | fitted matrix_efficiency | fitted attention_efficiency (fraction of GEMM) |",
