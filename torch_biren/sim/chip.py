@@ -69,6 +69,8 @@ _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "di
 # (through device memory when absent).
 _OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network",
              "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns", "l2_Bps"}
+# Optional numbers replace() may add to a spec without them (besides die_link_*).
+_ADDABLE = {"memory_latency_ns", "l2_Bps"}
 # Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
 _SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
 
@@ -263,7 +265,7 @@ class Chip:
             if k == "matrix_flops":
                 spec[k] = {**spec[k], **{d: Quantity(x, "I", "user override") for d, x in v.items()}}
                 continue
-            if k in _OPTIONAL and k not in spec and (k.startswith("die_link_") or k in ("memory_latency_ns", "l2_Bps")):
+            if k in _OPTIONAL and k not in spec and (k.startswith("die_link_") or k in _ADDABLE):
                 spec[k] = Quantity(v, "I", "user override")
                 continue
             if k not in spec or not isinstance(spec[k], Quantity):

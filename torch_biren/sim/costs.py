@@ -122,14 +122,14 @@ def _operand_bytes(m, n, k, kern, concurrent, l2_share, elt):
 
 
 def _candidate(chip, kern, problems, dtype, elt, out_elt):
-    """(compute_ns, bytes, l2_ns) of one kernel configuration over GEMM problems [(m, n, k, count)] run in
-    one launch: blocks of every problem (x split-K slices) go to the compute units in waves, one
-    block per unit at a time, a partial wave costing a full one and k stepping by whole bk; stream-K
-    instead deals the main-loop iterations of all blocks evenly over the units and fixes up the
-    blocks it splits (their fp32 partials at L2 bandwidth where they fit in L2, else through device
-    memory). The main
-    loops run at the main-loop efficiency after one memory latency, the pipeline's prologue. None if
-    the configuration cannot run the shape (more splits than k steps)."""
+    """(compute_ns, bytes, l2_ns) of one kernel configuration over GEMM problems [(m, n, k, count)]
+    run in one launch: blocks of every problem (x split-K slices) go to the compute units in waves,
+    one block per unit at a time, a partial wave costing a full one and k stepping by whole bk;
+    stream-K instead deals the main-loop iterations of all blocks evenly over the units and fixes up
+    the blocks it splits. The main loops run at the main-loop efficiency after one memory latency,
+    the pipeline's prologue. Split-K/stream-K fp32 partials take l2_ns at L2 bandwidth where they
+    fit in L2, else add to the bytes. None if the configuration cannot run the shape (more splits
+    than k steps)."""
     units = chip.compute_units
     blocks = sum(cnt * _ceil_div(m, kern.bm) * _ceil_div(n, kern.bn) for m, n, k, cnt in problems)
     if not blocks:
@@ -203,8 +203,8 @@ def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
     candidate's time is the longest of its matrix time and its memory time (each operand re-read as
     its block shape and L2 imply, at least once, plus extra_bytes, e.g. a bias or addmm's input; the
     split-K/stream-K fp32 partial sums at L2 bandwidth where their workspace fits in L2, else through
-    device memory too), plus one launch. Its matrix time: its blocks, or split-K slices,
-    over the compute units in waves, a partial wave costing a full one:
+    device memory too), plus one launch. Its matrix time: its blocks, or split-K slices, over the
+    compute units in waves, a partial wave costing a full one:
 
         memory_latency_ns + waves * slice k-steps * 2*bm*bn*bk / (matrix peak / units * matrix_efficiency)
 
@@ -213,9 +213,10 @@ def gemm(m, n, k, batch=1, dtype="bf16", chip=None, extra_bytes=0):
     its first stages-1 k-tile loads and waits for the first (CUTLASS MmaMultistage; cuBLAS's sm80
     kernels run 3-5 stages, enough that later loads arrive behind the MMAs). Each unit waits for it
     once a launch: a unit's next block issues its loads while the previous one computes (CUTLASS 3's
-    persistent warp-specialized kernels, stream-K, co-resident blocks). Small GEMMs are slow for the reasons these terms model (launch, memory, a partial wave,
-    the prologue), not by a size-efficiency table: Calculon's whole-GEMM table, which this model once
-    applied to the matrix time, had those losses inside it already and so charged them twice.
+    persistent warp-specialized kernels, stream-K, co-resident blocks). Small GEMMs are slow for the
+    reasons these terms model (launch, memory, a partial wave, the prologue), not by a size table:
+    Calculon's whole-GEMM efficiency table, which this model once applied to the matrix time, had
+    those losses inside it already and so charged them twice.
     FLOPs and bytes report the work and each operand once."""
     chip = chip or current_chip()
     m, n, k, batch = int(m), int(n), int(k), int(batch)
@@ -261,9 +262,8 @@ def attention(
     causal (about half; torch's is_causal is top-left aligned, query i sees keys 0..i); time counts
     the score tiles actually computed (a causal mask skips whole tiles above the diagonal) on the
     matrix engines at GEMM efficiency times the chip's attention efficiency after one memory latency
-    for the first K/V tiles (a GEMM's prologue), the softmax
-    on the vector units, and Q, K, V, O (and their gradients) once through memory, plus extra_bytes
-    (an explicit mask)."""
+    for the first K/V tiles (a GEMM's prologue), the softmax on the vector units, and Q, K, V, O
+    (and their gradients) once through memory, plus extra_bytes (an explicit mask)."""
     chip = chip or current_chip()
     d_v = d_qk if d_v is None else d_v
     b, h_q, h_kv, lq, lk, d_qk, d_v = (int(x) for x in (b, h_q, h_kv, lq, lk, d_qk, d_v))
