@@ -80,6 +80,10 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
                                       calls, tp, g["tp"]), topo)]
         else:
             out.append(_price(Collective("tensor-parallel all-reduce", "all_reduce", act, calls, tp, g["tp"]), topo))
+    if train and stack.distributes(tp):
+        # each layer's checkpointed input, kept 1/tp per rank, gathered before its recomputation
+        out.append(_price(Collective("tensor-parallel all-gather (distributed saved activations)", "all_gather", act,
+                                     slots * layers_stage, tp, g["tp"]), topo))
     if cp > 1:
         # ring attention: cp - 1 steps passing K/V chunks forward; K/V and their gradients backward
         per_layer = (cp - 1) * (3 if train else 1)
