@@ -2,7 +2,8 @@
 
 - weights (bf16 2 B/param), gradients (stack.grad_bytes), fp32 master weights + Adam moments
   (12 B/param), sharded over dp by ZeRO-1 (optimizer), -2 (+ gradients), -3/FSDP (+ weights, which
-  then need the gathered weights of the layer running and the one prefetched);
+  then need the gathered weights of the layer running and the one prefetched); routed experts'
+  over their expert-data-parallel group, dp / ep cards;
 - activations saved for backward, per layer as the trace measured them (HF's module code with the
   fused kernels), for the micro-batches in flight on the first stage (1F1B: pp; interleaved:
   pp + (pp - 1) / v, Megatron-Core's warm-up count), adjusted per Korthikanti et al. 2022:
@@ -31,10 +32,20 @@ def per_card(lc, mode, pl, stack, params_card, layer_params, elt, dense, moe, la
         memory["KV cache"] = kv
         memory["activations"] = working_set + max(0.0, lc.saved["base"])
         return {k: int(v) for k, v in memory.items()}
-    shard_w = dp if stack.zero >= 3 else 1
-    memory["weights"] = params_card * elt / shard_w + (2 * layer_params * elt if stack.zero >= 3 and dp > 1 else 0)
-    memory["gradients"] = params_card * (stack.grad_bytes if elt == 2 else elt) / (dp if stack.zero >= 2 else 1)
-    memory["optimizer states"] = params_card * (12 if elt == 2 else 8) / (dp if stack.zero >= 1 else 1)
+    # ZeRO shards a parameter over the cards that hold a replica of it: dp for the dense ones, the
+    # expert-data-parallel group (dp / ep of them) for routed experts, which ep already spreads.
+    experts = (lc.expert_params["dense"] * dense + lc.expert_params["moe"] * moe) * layers_stage / max(1, dense + moe)
+    experts /= pl.ep
+    edp = max(1.0, dp / pl.ep)
+
+    def sharded(per_param, stage):
+        if stack.zero < stage:
+            return params_card * per_param
+        return (params_card - experts) * per_param / dp + experts * per_param / edp
+
+    memory["weights"] = sharded(elt, 3) + (2 * layer_params * elt if stack.zero >= 3 and dp > 1 else 0)
+    memory["gradients"] = sharded(stack.grad_bytes if elt == 2 else elt, 2)
+    memory["optimizer states"] = sharded(12 if elt == 2 else 8, 1)
     memory["activations"] = activations(lc, pl, stack, dense, moe, layers_stage, act, heads_card, seq_local,
                                         virtual_stages, elt)
     return {k: int(v) for k, v in memory.items()}

@@ -167,7 +167,7 @@ ADDED = [
           dict(_TRT, batch=52, generate=(2048, 128)), 591, "output tokens/s per GPU",
           "NVIDIA/TensorRT-LLM docs/source/performance.md (v0.6.1), A100 GPUs (FP16): LLaMA 7B, batch 52, TP 1, "
           "input 2048, output 128: 591 output tokens/s",
-          "as the row above, with 2048-token prompts: the prefill is 42% of the projected time"),
+          "as the row above, with 2048-token prompts (the prefill is 30% of the projected time)"),
 ]  # fmt: skip
 
 
