@@ -73,16 +73,18 @@ NOTES = """## What the errors say
   58% at batch 52 with 2,048-token prompts). TensorRT-LLM writes the new token in place. An in-place
   (static or paged) KV cache is what the projection is missing to express a serving engine; the
   rows are reported as they come.
-- **DeepSeek-V3 (-7.8%, does not fit: 116 GiB per card).** Activations are 102 GiB: 16 micro-batches
+- **DeepSeek-V3 (-7.8%, does not fit: 120 GiB per card).** Activations are 102 GiB: 16 micro-batches
   in flight on the first stage x 4 layers x 1.5 GiB per MoE layer as traced, of which MLA's
   up-projected q, k, v are about 0.5 GiB and the norms' outputs about 0.1 GiB (from the saved
-  tensors' shapes). The report (sec. 3.2.3, 3.3.3)
-  recomputes RMSNorm and the MLA up-projections in backward, caches most activations in FP8 and keeps
-  the AdamW moments in BF16; DualPipe holds PP + 1 micro-batches (one more than 1F1B) and two copies
-  of the weights. None of these is modelled yet, so the row stays a strict xfail in
-  tests/projection/test_published_added.py. Also found: ZeRO-1 shards the expert parameters'
-  optimizer states over all of dp (memory.py), where they are replicated only over dp x tp / ep
-  cards: this understates MoE memory (about 4 GiB per card here).
+  tensors' shapes). The report (sec. 3.2.3, 3.3.3) recomputes RMSNorm and the MLA up-projections in
+  backward, caches most activations in FP8 and keeps the AdamW moments in BF16; DualPipe holds
+  PP + 1 micro-batches (one more than 1F1B) and two copies of the weights. None of these is modelled
+  yet, so the row stays a strict xfail in tests/projection/test_published_added.py. Two memory faults
+  found on the way: ZeRO-1 sharded the routed experts' optimizer states over all of dp although they
+  are replicated only on dp / ep = 2 cards (fixed in memory.py: 0.2 -> 3.9 GiB here); and the traced
+  MoE layer (trace.py's _Experts) saves only the layer's input, not the routed rows' gathered input,
+  gate/up output and SwiGLU output that a grouped-GEMM backward needs (32,768 rows x (7,168 + 4,096 +
+  2,048) x 2 B = 0.81 GiB per MoE layer and micro-batch here), so MoE activation memory is understated.
 """
 
 
