@@ -2,7 +2,7 @@
 
 - weights (bf16 2 B/param), gradients (stack.grad_bytes), fp32 master weights + Adam moments
   (12 B/param), sharded over dp by ZeRO-1 (optimizer), -2 (+ gradients), -3/FSDP (+ weights, which
-  then need the gathered weights of the layer running and the one prefetched); routed experts'
+  then need the gathered weights of the layer running and the one prefetched); routed experts' states
   over their expert-data-parallel group, dp / ep cards;
 - activations saved for backward, per layer as the trace measured them (HF's module code with the
   fused kernels), for the micro-batches in flight on the first stage (1F1B: pp; interleaved:
