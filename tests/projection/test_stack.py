@@ -213,3 +213,18 @@ def test_distributed_saved_activations_split_the_checkpoints_over_tp():
     assert dist.step_ns > full.step_ns
     none = P.project(**TINY, stack=st)  # no full recomputation: nothing is checkpointed, nothing changes
     assert none.memory == P.project(**TINY).memory and "saved activations" not in none.report()
+
+
+def test_pipeline_scatter_gather_sends_a_tp_slice_and_gathers_it_inside_the_server():
+    from torch_biren.projection.stack import Stack
+
+    # tiny-llama on 4 cards: tp 2 x pp 2, one micro-batch of 2 x 16 tokens; 1F1B: 1 + 1 slots, 2 sends each
+    kw = dict(model="tiny-llama", cards=4, tp=2, pp=2, batch=2, seq=16, micro_batch=2)
+    plain, sg = P.project(**kw), P.project(**kw, stack=Stack(pipeline_scatter_gather=True))
+    send = lambda r: next(c for c in r.collectives if c.name == "pipeline send/recv")  # noqa: E731
+    assert send(plain).nbytes == ACT and send(sg).nbytes == ACT / 2 and send(sg).calls == send(plain).calls == 4
+    gather = next(c for c in sg.collectives if c.name == "pipeline all-gather (scatter/gather)")
+    assert gather.nbytes == ACT and gather.calls == 4 and gather.ranks == 2
+    assert "pipeline scatter/gather" in sg.report()
+    sp = P.project(**kw, stack=Stack(pipeline_scatter_gather=True, sequence_parallel=True))
+    assert not any("scatter/gather" in c.name for c in sp.collectives)  # already split by sequence parallelism

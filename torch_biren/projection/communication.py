@@ -91,10 +91,14 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
                                      slots * layers_stage * per_layer, 2, g["cp"] if g["cp"] > 1 else 1), topo))
     out += expert_parallel(pl, topo, mode, act, slots, moe_stage, experts_per_token, g["ep"])
     if pp > 1:
-        sent = act / tp if stack.sequence_parallel and tp > 1 else act
+        scatter = stack.pipeline_scatter_gather and not stack.sequence_parallel and tp > 1
+        sent = act / tp if (stack.sequence_parallel or scatter) and tp > 1 else act
         per_server = 2 if g["pp"] > 1 else 1
-        out.append(_price(Collective("pipeline send/recv", "send_recv", sent,
-                                     slots * virtual_stages * (2 if train else 1), 2, per_server), topo))
+        sends = slots * virtual_stages * (2 if train else 1)
+        out.append(_price(Collective("pipeline send/recv", "send_recv", sent, sends, 2, per_server), topo))
+        if scatter:  # the receiving stage rebuilds the full activation from the tp slices
+            out.append(_price(Collective("pipeline all-gather (scatter/gather)", "all_gather", act, sends, tp,
+                                         g["tp"]), topo))
     if train and dp > 1:
         grads = params_card * stack.grad_bytes
         weights = params_card * 2

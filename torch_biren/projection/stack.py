@@ -25,6 +25,9 @@ Each option's effect, as project() models it:
   parallelism, which splits the saved inputs already): each
   tensor-parallel rank keeps 1/tp of each layer's checkpointed input, all-gathered before the
   layer's recomputation.
+- pipeline_scatter_gather (Narayanan et al. 2021 sec. 4.1; without sequence parallelism, whose
+  activations are split already): each tensor-parallel rank sends 1/tp of the stage's output to the
+  next stage, which all-gathers it over the card links.
 - attention "materialised" (attention.py): the score matrix written out, softmax and dropout
   (attention_dropout) as their own kernels, as Megatron-LM ran before flash attention; "flash" (the
   default, Megatron-Core's with Transformer Engine): the traced fused kernel.
@@ -50,6 +53,7 @@ class Stack:
     tp_comm_overlap: bool = False
     grad_bytes: int = 4  # Megatron accumulates and reduces bf16 models' gradients in fp32
     distribute_saved_activations: bool = False
+    pipeline_scatter_gather: bool = False
     attention: str = "flash"
     attention_dropout: float = 0.0  # on the attention probabilities (materialised attention only)
 
@@ -84,6 +88,7 @@ class Stack:
                  f"overlap: grad reduce {_on(self.overlap_grad_reduce)}, param gather {_on(self.overlap_param_gather)}"
                  f", TP comm {_on(self.tp_comm_overlap)}",
                  "saved activations distributed over tp" if self.distributes(tp) else None,
+                 "pipeline scatter/gather" if self.pipeline_scatter_gather and tp > 1 else None,
                  f"attention materialised (dropout {self.attention_dropout:g})" if self.attention != "flash" else None]
         return ", ".join(p for p in parts if p)
 
