@@ -1,6 +1,8 @@
-"""Published GPU training runs (reference/published-runs.md) that a projection must reproduce within
-+-25%, each with its published model, parallelism and batch, and the FLOPs its per-GPU figure counts.
-No BR166 measurement is public; these check the projection method on chips whose specs are known."""
+"""Published GPU runs: RUNS (reference/published-runs.md), which a projection must reproduce within
++-15% while fitting memory, each with its published model, parallelism, batch and training stack and
+the FLOPs its per-GPU figure counts; ADDED, further runs found and sourced for issue 13 (training and
+inference, A100 and H100, dense and MoE), whose errors are reported as they come. No BR166
+measurement is public; these check the projection method on chips whose specs are known."""
 
 import os
 from typing import Callable, NamedTuple
@@ -28,7 +30,8 @@ class Run(NamedTuple):
 # --accumulate-allreduce-grads-in-fp32), full activation recomputation, no distributed optimizer (it
 # came later), the data-parallel all-reduce after backward; Table 1's TP x PP, batch and GPUs. No flash
 # attention (2022): Megatron's CoreAttention materialises the scores, with its fused scale-mask-softmax
-# and attention dropout at Megatron's default --attention-dropout 0.1 (megatron/arguments.py).
+# and attention dropout at Megatron's default --attention-dropout 0.1 (megatron/arguments.py). The plain
+# 1F1B schedule without scatter/gather (benchmarks/validation.py shows the rows with both).
 MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1)
 _MEGATRON = dict(chip="A100", seq=2048, tp=8, micro_batch=1, recompute="full", grad_bytes=2, stack=MEGATRON_2021)
 _MEGATRON_NOTE = "full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1)"
