@@ -157,3 +157,14 @@ def test_decode_dispatches_one_token_per_sequence():
     dec, pre = project(**kw, mode="decode"), project(**kw, mode="prefill")
     sent = lambda r: r.moe.volumes["dispatch card links"] + r.moe.volumes["dispatch network"]  # noqa: E731
     assert sent(pre) == pytest.approx(4096 * sent(dec), rel=1e-9)  # a prompt of 4096 tokens, one new token
+
+
+def test_zero_shards_routed_experts_over_their_expert_data_parallel_group():
+    # tiny-qwen3-moe: 2 layers of 4 experts x 3 x hidden 64 x moe_inter 32 = 49,152 expert parameters;
+    # ep 2 leaves 24,576 on a card, replicated on dp / ep = 2 of the 4 data-parallel cards
+    kw = dict(model="tiny-qwen3-moe", cards=4, ep=2, batch=4, seq=16)
+    none, z1 = project(**kw, zero=0), project(**kw, zero=1)
+    params = none.memory["weights"] // 4  # fp32
+    experts = 2 * 4 * 3 * 64 * 32 // 2
+    assert none.memory["optimizer states"] == 8 * params  # fp32 model: Adam's two moments
+    assert z1.memory["optimizer states"] == int(8 * (params - experts) / 4 + 8 * experts / 2)

@@ -1,5 +1,5 @@
 """Projection of full-size models: agreement with the live device on a tiny model, sanity of the
-scaling, the published GPU runs within +-25%, and bad input (exit status 2)."""
+scaling, the published GPU runs fitting memory and within +-15%, and bad input (exit status 2)."""
 
 import pytest
 import torch
@@ -58,20 +58,24 @@ def test_a_config_that_cannot_fit_says_so():
     assert P.project("qwen2.5-7b", cards=8, mode="decode", batch=8, seq=2048, tp=4, dp=2).fits
 
 
-# Rows the projection misses by more than the reference's 25%, measured, not tuned away: strict, so a
-# fix shows up as an unexpected pass.
+# Rows the projection misses by more than +-15% in their papers' configurations, measured, not tuned
+# away: strict, so a fix shows up as an unexpected pass (benchmarks/results/validation.md explains each).
 _KNOWN_MISSES = {
-    "Megatron GPT-175B, 1024 A100": "projects 176.5 vs 140 TFLOP/s (+26%) since GEMMs pick their kernels as a BLAS "
-                                    "does (was 170, +21%); A100 overheads the projection does not model",
+    "Megatron GPT-175B, 1024 A100": "projects 168 vs 140 TFLOP/s (+20%) with Megatron 2021's materialised "
+                                    "attention (177 with the flash kernel); the interleaved schedule moves it by -2 "
+                                    "to +1 points; the micro-batches' compute runs at 71% of peak (GEMMs at the 86% "
+                                    "max-achievable figure) where 140 with the projected bubble and communication "
+                                    "would need 56%: A100 losses of 2021's software the projection does not model",
 }
 
 
 @pytest.mark.parametrize("run", [pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_MISSES[r.name]))
                                  if r.name in _KNOWN_MISSES else r for r in published_runs.RUNS],
                          ids=lambda run: run.name)
-def test_published_gpu_runs_within_25_percent(run):
-    tflops, _ = published_runs.tflops_per_gpu(run)
-    assert tflops == pytest.approx(run.tflops_per_gpu, rel=0.25), run.name
+def test_published_gpu_runs_fit_and_come_within_15_percent(run):
+    tflops, r = published_runs.tflops_per_gpu(run)
+    assert r.fits, f"{run.name}: {sum(r.memory.values()) / 2**30:.1f} GiB of {r.capacity / 2**30:.1f}"
+    assert tflops == pytest.approx(run.tflops_per_gpu, rel=0.15), run.name
 
 
 def test_interleaved_schedule_shrinks_the_bubble():

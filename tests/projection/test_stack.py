@@ -157,3 +157,74 @@ def test_auto_lists_fitting_configurations_and_rejections():
     steps = [r.step_ns for r in found.results]
     assert steps == sorted(steps)
     assert "rejected:" in found.report()
+
+
+def test_materialised_attention_kernels_move_the_score_matrix():
+    from torch_biren.projection import attention
+    from torch_biren.sim.chip import load_chip
+
+    # 2 sequences x 2 heads, 16 queries x 16 keys, head dim 16, fp32: n = 1024 scores
+    fwd, bwd = attention.kernels(2, 2, 16, 16, 16, "fp32", 0.1, load_chip("BR166"))
+    n = 2 * 2 * 16 * 16
+    assert fwd["attention QK^T (bmm)"].flops == 2 * 4 * 16 * 16 * 16  # the full matrix: no causal tile skipped
+    assert fwd["attention softmax (fused scale-mask-softmax)"].bytes == n * 4 * 2  # read and write the scores
+    assert fwd["attention dropout"].bytes == bwd["attention dropout backward"].bytes == n * (4 + 4 + 1)
+    assert bwd["attention softmax backward"].bytes == n * 4 * 3  # read y and dy, write dx
+    bmm = ("attention dP (bmm)", "attention dV (bmm)", "attention dQ (bmm)", "attention dK (bmm)")
+    assert [bwd[k].flops for k in bmm] == [2 * 4 * 16 * 16 * 16] * 4  # twice the forward's two
+    no_drop, _ = attention.kernels(2, 2, 16, 16, 16, "fp32", 0.0, load_chip("BR166"))
+    assert "attention dropout" not in no_drop
+
+
+def test_materialised_attention_replaces_the_flash_kernel_in_time_and_memory():
+    from torch_biren.projection import attention
+    from torch_biren.projection.stack import Stack
+    from torch_biren.sim.chip import load_chip
+
+    flash = P.project(**TINY)
+    mat = P.project(**TINY, stack=Stack(attention="materialised", attention_dropout=0.1))
+    # 2 layers keep, per micro-batch of 2 x 2 heads x 16 x 16 = 1024 fp32 scores: softmax out 4 B, dropout out
+    # 4 B and mask 1 B, instead of the flash kernel's fp32 logsumexp (2 x 2 x 16 x 4 B)
+    assert mat.memory["activations"] - flash.memory["activations"] == 2 * (1024 * 9 - 256)
+    ops = dict(mat.top_ops)
+    assert "attention softmax (fused scale-mask-softmax)" in ops
+    assert not any("fused_attention" in op for op in ops)
+    fwd, bwd = attention.kernels(2, 2, 16, 16, 16, "fp32", 0.1, load_chip("BR166"))
+    flash_ops = dict(flash.top_ops)
+    flash_ns = sum(ns for op, ns in flash_ops.items() if "fused_attention" in op)
+    mat_ns = 2 * sum(c.ns for c in (*fwd.values(), *bwd.values()))  # 2 layers, one micro-batch
+    assert mat.compute_ns - flash.compute_ns == pytest.approx(mat_ns - flash_ns, rel=1e-9)
+    assert "attention materialised (dropout 0.1)" in mat.report()
+    with pytest.raises(P.ProjectionError, match="attention must be one of flash, materialised"):
+        Stack(attention="eager")
+    with pytest.raises(P.ProjectionError, match="needs attention='materialised'"):
+        Stack(attention_dropout=0.1)
+
+
+def test_distributed_saved_activations_split_the_checkpoints_over_tp():
+    from torch_biren.projection.stack import Stack
+
+    st = Stack(distribute_saved_activations=True)
+    full = P.project(**TINY, recompute="full")
+    dist = P.project(**TINY, recompute="full", stack=st)
+    assert full.memory["activations"] - dist.memory["activations"] == 2 * ACT // 2  # 2 layer inputs, half each
+    gather = next(c for c in dist.collectives if c.name == "tensor-parallel all-gather (distributed saved activations)")
+    assert gather.nbytes == ACT and gather.calls == 2  # one per layer before its recomputation
+    assert dist.step_ns > full.step_ns
+    none = P.project(**TINY, stack=st)  # no full recomputation: nothing is checkpointed, nothing changes
+    assert none.memory == P.project(**TINY).memory and "saved activations" not in none.report()
+
+
+def test_pipeline_scatter_gather_sends_a_tp_slice_and_gathers_it_inside_the_server():
+    from torch_biren.projection.stack import Stack
+
+    # tiny-llama on 4 cards: tp 2 x pp 2, one micro-batch of 2 x 16 tokens; 1F1B: 1 + 1 slots, 2 sends each
+    kw = dict(model="tiny-llama", cards=4, tp=2, pp=2, batch=2, seq=16, micro_batch=2)
+    plain, sg = P.project(**kw), P.project(**kw, stack=Stack(pipeline_scatter_gather=True))
+    send = lambda r: next(c for c in r.collectives if c.name == "pipeline send/recv")  # noqa: E731
+    assert send(plain).nbytes == ACT and send(sg).nbytes == ACT / 2 and send(sg).calls == send(plain).calls == 4
+    gather = next(c for c in sg.collectives if c.name == "pipeline all-gather (scatter/gather)")
+    assert gather.nbytes == ACT and gather.calls == 4 and gather.ranks == 2
+    assert "pipeline scatter/gather" in sg.report()
+    sp = P.project(**kw, stack=Stack(pipeline_scatter_gather=True, sequence_parallel=True))
+    assert not any("scatter/gather" in c.name for c in sp.collectives)  # already split by sequence parallelism

@@ -80,6 +80,10 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
                                       calls, tp, g["tp"]), topo)]
         else:
             out.append(_price(Collective("tensor-parallel all-reduce", "all_reduce", act, calls, tp, g["tp"]), topo))
+    if train and stack.distributes(tp):
+        # each layer's checkpointed input, kept 1/tp per rank, gathered before its recomputation
+        out.append(_price(Collective("tensor-parallel all-gather (distributed saved activations)", "all_gather", act,
+                                     slots * layers_stage, tp, g["tp"]), topo))
     if cp > 1:
         # ring attention: cp - 1 steps passing K/V chunks forward; K/V and their gradients backward
         per_layer = (cp - 1) * (3 if train else 1)
@@ -87,10 +91,14 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
                                      slots * layers_stage * per_layer, 2, g["cp"] if g["cp"] > 1 else 1), topo))
     out += expert_parallel(pl, topo, mode, act, slots, moe_stage, experts_per_token, g["ep"])
     if pp > 1:
-        sent = act / tp if stack.sequence_parallel and tp > 1 else act
+        scatter = stack.pipeline_scatter_gather and not stack.sequence_parallel and tp > 1
+        sent = act / tp if (stack.sequence_parallel or scatter) and tp > 1 else act
         per_server = 2 if g["pp"] > 1 else 1
-        out.append(_price(Collective("pipeline send/recv", "send_recv", sent,
-                                     slots * virtual_stages * (2 if train else 1), 2, per_server), topo))
+        sends = slots * virtual_stages * (2 if train else 1)
+        out.append(_price(Collective("pipeline send/recv", "send_recv", sent, sends, 2, per_server), topo))
+        if scatter:  # the receiving stage rebuilds the full activation from the tp slices
+            out.append(_price(Collective("pipeline all-gather (scatter/gather)", "all_gather", act, sends, tp,
+                                         g["tp"]), topo))
     if train and dp > 1:
         grads = params_card * stack.grad_bytes
         weights = params_card * 2

@@ -2,15 +2,20 @@
 
 - weights (bf16 2 B/param), gradients (stack.grad_bytes), fp32 master weights + Adam moments
   (12 B/param), sharded over dp by ZeRO-1 (optimizer), -2 (+ gradients), -3/FSDP (+ weights, which
-  then need the gathered weights of the layer running and the one prefetched);
+  then need the gathered weights of the layer running and the one prefetched); routed experts' states
+  over their expert-data-parallel group, dp / ep cards;
 - activations saved for backward, per layer as the trace measured them (HF's module code with the
   fused kernels), for the micro-batches in flight on the first stage (1F1B: pp; interleaved:
   pp + (pp - 1) / v, Megatron-Core's warm-up count), adjusted per Korthikanti et al. 2022:
   sequence parallelism splits the norms' inputs and outputs (4 hidden-size tensors) over tp,
   selective recomputation frees the attention kernel's logsumexp statistics (the flash kernel keeps
-  no softmax), full recomputation keeps each layer's input and one layer's working set;
+  no softmax; materialised attention's score-sized tensors, attention.py, are kept otherwise), full
+  recomputation keeps each layer's input (1/tp of it, distributed saved activations) and one
+  layer's working set;
 - inference: the KV cache (prefill: of the prompt; decode: of the context) and one layer's
   working set (hidden states and the MLP's intermediate)."""
+
+from . import attention
 
 GiB = 2**30
 
@@ -27,12 +32,22 @@ def per_card(lc, mode, pl, stack, params_card, layer_params, elt, dense, moe, la
         memory["KV cache"] = kv
         memory["activations"] = working_set + max(0.0, lc.saved["base"])
         return {k: int(v) for k, v in memory.items()}
-    shard_w = dp if stack.zero >= 3 else 1
-    memory["weights"] = params_card * elt / shard_w + (2 * layer_params * elt if stack.zero >= 3 and dp > 1 else 0)
-    memory["gradients"] = params_card * (stack.grad_bytes if elt == 2 else elt) / (dp if stack.zero >= 2 else 1)
-    memory["optimizer states"] = params_card * (12 if elt == 2 else 8) / (dp if stack.zero >= 1 else 1)
+    # ZeRO shards a parameter over the cards that hold a replica of it: dp for the dense ones, the
+    # expert-data-parallel group (dp / ep of them) for routed experts, which ep already spreads.
+    experts = (lc.expert_params["dense"] * dense + lc.expert_params["moe"] * moe) * layers_stage / max(1, dense + moe)
+    experts /= pl.ep
+    edp = max(1.0, dp / pl.ep)
+
+    def sharded(per_param, stage):
+        if stack.zero < stage:
+            return params_card * per_param
+        return (params_card - experts) * per_param / dp + experts * per_param / edp
+
+    memory["weights"] = sharded(elt, 3) + (2 * layer_params * elt if stack.zero >= 3 and dp > 1 else 0)
+    memory["gradients"] = sharded(stack.grad_bytes if elt == 2 else elt, 2)
+    memory["optimizer states"] = sharded(12 if elt == 2 else 8, 1)
     memory["activations"] = activations(lc, pl, stack, dense, moe, layers_stage, act, heads_card, seq_local,
-                                        virtual_stages)
+                                        virtual_stages, elt)
     return {k: int(v) for k, v in memory.items()}
 
 
@@ -43,22 +58,26 @@ def in_flight(pp, microbatches, virtual_stages):
     return min(n, microbatches)
 
 
-def per_layer(lc, pl, stack, dense, moe, act, heads_card, seq_local):
+def per_layer(lc, pl, stack, dense, moe, act, heads_card, seq_local, elt=2):
     """Activation bytes one layer saves for one micro-batch, under sequence parallelism and
-    selective recomputation (before full recomputation)."""
+    selective recomputation (before full recomputation). Materialised attention (attention.py)
+    keeps its score-sized tensors unless selective recomputation frees them."""
     saved = (lc.saved["dense"] * dense + lc.saved["moe"] * moe) / max(1, dense + moe)
     if stack.sequence_parallel and pl.tp > 1:
         saved -= 4 * act * (1 - 1 / pl.tp)
     if stack.recompute == "selective":
         saved -= 4 * pl.micro_batch * heads_card * seq_local  # fp32 logsumexp per query row and head
+    elif stack.attention == "materialised":
+        saved += attention.saved_bytes(pl.micro_batch, heads_card, seq_local, seq_local, elt, stack.attention_dropout)
     return max(0.0, saved)
 
 
-def activations(lc, pl, stack, dense, moe, layers_stage, act, heads_card, seq_local, virtual_stages):
-    layer = per_layer(lc, pl, stack, dense, moe, act, heads_card, seq_local)
+def activations(lc, pl, stack, dense, moe, layers_stage, act, heads_card, seq_local, virtual_stages, elt=2):
+    layer = per_layer(lc, pl, stack, dense, moe, act, heads_card, seq_local, elt)
     n = in_flight(pl.pp, pl.microbatches, virtual_stages)
     if stack.recompute == "full":
-        kept = act / pl.tp if stack.sequence_parallel and pl.tp > 1 else act
+        split = (stack.sequence_parallel and pl.tp > 1) or stack.distributes(pl.tp)
+        kept = act / pl.tp if split else act
         acts = n * layers_stage * kept + layer
     else:
         acts = n * layers_stage * layer

@@ -20,6 +20,7 @@ from ..sim import collectives, costs
 from ..sim.chip import Chip, load_chip
 from ..ops.attention import ATTENTION
 from ..ops.rms_norm import RMS_NORM
+from . import attention as attention_path
 from . import communication, memory
 from . import stack as stacks
 from . import moe as moe_model
@@ -147,6 +148,15 @@ def _assemble(ctx, st):
     if st.sequence_parallel and tp > 1:  # the norms run on seq / tp tokens
         t_mb -= (1 - 1 / tp) * (norm_f + norm_b)
         f_mb -= (1 - 1 / tp) * norm_f
+    if st.attention == "materialised":  # attention.py: the score matrix written out, not the traced flash kernel
+        if cp > 1:
+            raise ProjectionError("attention='materialised' with cp > 1: ring attention needs the flash kernel")
+        lk = ctx["context"] + ctx["seq_in"] if mode == "decode" else ctx["seq_local"]
+        attn_f, attn_b, d_total, d_fwd = attention_path.swap(
+            ops, layers_stage, pl.micro_batch, max(1, cfg.num_attention_heads // tp), ctx["seq_in"], lk,
+            getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads, ctx["dtype"],
+            st.attention_dropout, chip, train)
+        t_mb, f_mb = t_mb + d_total, f_mb + d_fwd
     recompute_ns = 0.0
     if train and st.recompute == "full":
         recompute_ns = f_mb - lc.fwd["base"]

@@ -1,10 +1,16 @@
-"""Published GPU training runs (reference/published-runs.md) that a projection must reproduce within
-+-25%, each with its published model, parallelism and batch, and the FLOPs its per-GPU figure counts.
-No BR166 measurement is public; these check the projection method on chips whose specs are known."""
+"""Published GPU runs: RUNS (reference/published-runs.md), which a projection must reproduce within
++-15% while fitting memory, each with its published model, parallelism, batch and training stack and
+the FLOPs its per-GPU figure counts; ADDED, further runs found and sourced for issue 13 (training and
+inference, A100 and H100, dense and MoE), whose errors are reported as they come. No BR166
+measurement is public; these check the projection method on chips whose specs are known."""
 
+import os
 from typing import Callable, NamedTuple
 
 from .project import project
+from .stack import Stack
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def megatron_flops(batch, seq, layers, hidden, vocab):
@@ -22,8 +28,13 @@ class Run(NamedTuple):
 
 # Narayanan et al. 2021: fp16 (gradients all-reduced in fp16, Megatron's default without
 # --accumulate-allreduce-grads-in-fp32), full activation recomputation, no distributed optimizer (it
-# came later), the data-parallel all-reduce after backward; Table 1's TP x PP, batch and GPUs.
-_MEGATRON = dict(chip="A100", seq=2048, tp=8, micro_batch=1, recompute="full", grad_bytes=2)
+# came later), the data-parallel all-reduce after backward; Table 1's TP x PP, batch and GPUs. No flash
+# attention (2022): Megatron's CoreAttention materialises the scores, with its fused scale-mask-softmax
+# and attention dropout at Megatron's default --attention-dropout 0.1 (megatron/arguments.py). The plain
+# 1F1B schedule without scatter/gather (benchmarks/validation.py shows the rows with both).
+MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1)
+_MEGATRON = dict(chip="A100", seq=2048, tp=8, micro_batch=1, recompute="full", grad_bytes=2, stack=MEGATRON_2021)
+_MEGATRON_NOTE = "full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1)"
 # Llama 3 (Dubey et al. 2024, sec. 3.3.2): TP 8, PP 16, an interleaved 1F1B schedule (126 layers in
 # 16 x 8 one-layer virtual stages), 16M tokens per batch, FSDP sharding optimizer states and gradients
 # but not resharding weights after forward (ZeRO-2 here), communication overlapped. The paper does
@@ -37,9 +48,9 @@ _LLAMA3_NOTE = ("TP 8, PP 16 interleaved x 8, SP, ZeRO-2 (FSDP without reshardin
 
 RUNS = [
     Run("Megatron GPT-175B, 1024 A100", dict(_MEGATRON, model="gpt-175b", cards=1024, batch=1536, pp=8), 140,
-        lambda r: megatron_flops(1536, 2048, 96, 12288, 51200), "TP 8, PP 8, full recompute, fp16 grads, no overlap"),
+        lambda r: megatron_flops(1536, 2048, 96, 12288, 51200), "TP 8, PP 8, " + _MEGATRON_NOTE),
     Run("Megatron GPT-1T, 3072 A100", dict(_MEGATRON, model="gpt-1t", cards=3072, batch=3072, pp=64), 163,
-        lambda r: megatron_flops(3072, 2048, 128, 25600, 51200), "TP 8, PP 64, full recompute, fp16 grads, no overlap"),
+        lambda r: megatron_flops(3072, 2048, 128, 25600, 51200), "TP 8, PP 64, " + _MEGATRON_NOTE),
     Run("Llama 3 405B, 8192 H100 (DP 64)", dict(_LLAMA3, cards=8192, batch=2048), 430, lambda r: r.model_flops,
         _LLAMA3_NOTE),
     Run("Llama 3 405B, 16384 H100 (DP 128)", dict(_LLAMA3, cards=16384, batch=2048), 400, lambda r: r.model_flops,
@@ -67,33 +78,62 @@ def tflops_per_gpu(run):
 # tuned on them, their errors reported as they come (not asserted within a tolerance).
 class Added(NamedTuple):
     name: str
-    kwargs: dict  # project() arguments
+    kwargs: dict  # project() arguments (generation rows: also "generate": (prompt tokens, new tokens))
     figure: float  # published
-    unit: str  # "TFLOP/s per GPU" (with flops) or "tokens/s per GPU"
+    unit: str  # UNITS
     source: str
     setup: str  # hardware, model, parallel configuration as published, and what the projection assumes
     flops: Callable = None  # Result -> FLOPs counted by the published figure (TFLOP/s rows)
 
 
+UNITS = ("TFLOP/s per GPU", "tokens/s per GPU", "output tokens/s per GPU")
+
+
+def _config(name):
+    """A model shipped as an HF config.json beside this file (project() takes the path)."""
+    return os.path.join(HERE, f"published_{name}.json")
+
+
+# BLOOM (bigscience-workshop/bigscience train/tr11-176B-ml/tr11-176B-ml.slurm): TP 4, PP 12, micro-batch 2,
+# global batch 2048, --checkpoint-activations, bf16 with DeepSpeed's BF16 optimizer (its own ZeRO-1),
+# vocabulary padded to 250,880; no dropout (BLOOM's config: attention_dropout 0.0), Megatron-DeepSpeed's
+# fused softmax (no flash attention in 2022).
+_BLOOM = dict(model="bloom-176b", cards=384, chip="A100", batch=2048, seq=2048, tp=4, pp=12, micro_batch=2,
+              recompute=True, zero=1, stack=Stack(attention="materialised"))
+# OPT (facebookresearch/metaseq metaseq/launcher/opt_baselines.py, opt_job_constants.py): 175b with
+# --model-parallel-size 8, --ddp-backend fully_sharded --no-reshard-after-forward (parameters gathered once
+# per step and kept for backward: ZeRO-2 semantics), --update-freq 1 (no gradient accumulation),
+# --checkpoint-activations --distribute-checkpointed-activations, --memory-efficient-fp16 (fp16 gradients),
+# --dropout 0.1 --attention-dropout 0.1; the paper's 2M-token batch on 124 replicas: 8 sequences each.
+_OPT = dict(model="gpt-175b", cards=992, chip="A100", batch=992, seq=2048, tp=8, micro_batch=8, recompute=True,
+            zero=2, grad_bytes=2, overlap_param_gather=True, overlap_grad_reduce=True,
+            stack=Stack(attention="materialised", attention_dropout=0.1, distribute_saved_activations=True))
+# MPT (mosaicml/llm-foundry scripts/train/benchmarking/README.md, "H100 80GB BF16" table): FSDP FULL_SHARD,
+# amp_bf16, the rows without activation checkpointing; MPT is GPT-style (4h GELU MLP, ALiBi, tied embeddings,
+# vocabulary 50,368), written as a GPT-2-style config.json.
+_MPT = dict(chip="H100", seq=2048, zero=3, overlap_param_gather=True, overlap_grad_reduce=True)
+# TensorRT-LLM docs/source/performance.md (v0.6.1), "A100 GPUs (FP16)" peak-throughput table:
+# gptSessionBenchmark, a static batch (the prompts prefilled together, then the new tokens decoded
+# together); LLaMA 7B's shape as Llama-2-7B's config.json.
+_TRT = dict(model=_config("llama_7b"), cards=1, chip="A100")
+
 ADDED = [
-    Added("BLOOM-176B, 384 A100 (Megatron-DeepSpeed)",
-          dict(model="bloom-176b", cards=384, chip="A100", batch=2048, seq=2048, tp=4, pp=12, micro_batch=1,
-               recompute=True, zero=1), 150, "TFLOP/s per GPU",
-          "bigscience.notion.site/BigScience-176B-Model (training throughput about 150 TFLOPs; one replica on 48 "
-          "GPUs); BLOOM paper arXiv 2211.05100 (48 nodes x 8 A100 80GB, global batch 2048 x 2048 tokens)",
-          "384 x A100 80GB, TP 4 x PP 12 (48 GPUs per replica) x DP 8, batch 2048, seq 2048; the figure in "
-          "Megatron's convention (recomputed forward counted), activation recomputation assumed; ZeRO stage 1 "
-          "(the BLOOM paper's Megatron-DeepSpeed setup)",
-          lambda r: megatron_flops(2048, 2048, 70, 14336, 250680)),
-    Added("OPT-175B, 992 A100 (metaseq, FSDP + Megatron TP)",
-          dict(model="gpt-175b", cards=992, chip="A100", batch=992, seq=2048, tp=8, micro_batch=1, recompute=True,
-               zero=3, overlap_param_gather=True, overlap_grad_reduce=True),
-          147, "TFLOP/s per GPU",
-          "Zhang et al. 2022, OPT, arXiv 2205.01068: 992 80GB A100, 147 TFLOP/s per GPU, FSDP with Megatron-LM "
-          "tensor parallelism, global batch about 2M tokens",
-          "992 x A100 80GB; TP 8 x DP 124 assumed (the TP degree is not in the sources read), batch 992 x 2048 = "
-          "2.03M tokens, OPT's 175B shape as GPT-175B (vocab 51,200 for 50,272); model FLOPs convention assumed; "
-          "FSDP (fully sharded, as the paper states) with its default prefetch and overlapped gradient reduce-scatter",
+    Added("BLOOM-176B, 384 A100 (Megatron-DeepSpeed)", _BLOOM, 150, "TFLOP/s per GPU",
+          "bigscience-workshop/bigscience train/tr11-176B-ml (tr11-176B-ml.slurm; README: about 150 TFLOPs at "
+          "global batch 2048); BLOOM paper arXiv 2211.05100 (48 nodes x 8 A100 80GB)",
+          "384 x A100 80GB, TP 4 x PP 12 x DP 8, micro-batch 2, batch 2048, seq 2048, full recompute, ZeRO-1 "
+          "(DeepSpeed BF16 optimizer), materialised attention without dropout; the figure in Megatron's convention "
+          "(recomputed forward counted, padded vocabulary); ALiBi written as RoPE",
+          lambda r: megatron_flops(2048, 2048, 70, 14336, 250880)),
+    Added("OPT-175B, 992 A100 (metaseq, FSDP + Megatron TP)", _OPT, 147, "TFLOP/s per GPU",
+          "Zhang et al. 2022, OPT, arXiv 2205.01068 (992 80GB A100, up to 147 TFLOP/s per GPU, FSDP with "
+          "Megatron-LM tensor parallelism, 2M-token batch); facebookresearch/metaseq metaseq/launcher/"
+          "opt_baselines.py and opt_job_constants.py (the training flags)",
+          "992 x A100 80GB, TP 8 x DP 124, 8 sequences of 2048 per replica in one micro-batch, FSDP without "
+          "resharding after forward (ZeRO-2 here), overlapped gathers and reduce-scatters, full recompute with the "
+          "checkpoints distributed over TP, fp16 gradients, materialised attention with dropout 0.1; OPT's shape as "
+          "GPT-175B (vocabulary 51,200 for 50,272; ReLU written as SwiGLU of the same FLOPs); model FLOPs "
+          "convention assumed (the paper does not state it)",
           lambda r: r.model_flops),
     Added("DeepSeek-V3, 2048 H800 (EP 64, PP 16)",
           dict(model="deepseek-v3", cards=2048, chip="H800", batch=15360, seq=4096, pp=16, ep=64, micro_batch=1,
@@ -103,36 +143,87 @@ ADDED = [
           "PP 16 (DualPipe), EP 64 over 8 nodes, ZeRO-1 DP, node-limited routing to 4 nodes, batch 15,360 x 4096",
           "BF16 GEMMs (the report's are FP8), 1F1B bubble (DualPipe's is smaller), DeepSeek's MoE recipe "
           "(projection.moe.DEEPSEEK_V3)"),
+    Added("MPT-7B, 8 H100 (llm-foundry FSDP)", dict(_MPT, model=_config("mpt_7b"), cards=8, batch=48, micro_batch=6),
+          10643, "tokens/s per GPU",
+          "mosaicml/llm-foundry scripts/train/benchmarking/README.md, H100 80GB BF16: 7b, seq 2048, 8 GPUs, "
+          "micro-batch 6, no gradient accumulation, global batch 48, FULL_SHARD, no activation checkpointing: "
+          "10,643 tokens/s per GPU (46.4% MFU)",
+          "8 x H100 80GB, FSDP (ZeRO-3) with overlapped gathers and reduce-scatters, no recompute, fp32 gradient "
+          "reduction; MPT-7B (d 4096, 32 layers, 32 heads) as a GPT-2-style config.json (GELU MLP written as "
+          "SwiGLU of the same FLOPs, ALiBi as RoPE)"),
+    Added("MPT-13B, 64 H100 (llm-foundry FSDP)",
+          dict(_MPT, model=_config("mpt_13b"), cards=64, batch=128, micro_batch=2), 4800, "tokens/s per GPU",
+          "mosaicml/llm-foundry scripts/train/benchmarking/README.md, H100 80GB BF16: 13b, seq 2048, 64 GPUs, "
+          "micro-batch 2, no gradient accumulation, global batch 128, FULL_SHARD, no activation checkpointing: "
+          "4,800 tokens/s per GPU (39.9% MFU)",
+          "64 x H100 80GB (8 servers), FSDP (ZeRO-3) over all 64, overlapped, no recompute; MPT-13B (d 5120, 40 "
+          "layers, 40 heads) as a GPT-2-style config.json"),
+    Added("LLaMA-7B generation, 1 A100 (TensorRT-LLM, batch 384, 128 -> 128)",
+          dict(_TRT, batch=384, generate=(128, 128)), 5586, "output tokens/s per GPU",
+          "NVIDIA/TensorRT-LLM docs/source/performance.md (v0.6.1), A100 GPUs (FP16): LLaMA 7B, batch 384, TP 1, "
+          "input 128, output 128: 5,586 output tokens/s",
+          "1 x A100 80GB, FP16 (projected in BF16: the same peak), the 384 prompts prefilled, then 128 decode "
+          "steps over the growing KV cache (decode time integrated over the context by Simpson's rule); the "
+          "table's batch-60 128 -> 2048 row is left out: its FP16 KV cache alone (63.8 GiB) and the weights "
+          "(12.6 GiB) exceed 80 GB"),
+    Added("LLaMA-7B generation, 1 A100 (TensorRT-LLM, batch 52, 2048 -> 128)",
+          dict(_TRT, batch=52, generate=(2048, 128)), 591, "output tokens/s per GPU",
+          "NVIDIA/TensorRT-LLM docs/source/performance.md (v0.6.1), A100 GPUs (FP16): LLaMA 7B, batch 52, TP 1, "
+          "input 2048, output 128: 591 output tokens/s",
+          "as the row above, with 2048-token prompts (the prefill is 30% of the projected time)"),
 ]  # fmt: skip
 
 
+def generation(kwargs):
+    """Static-batch generation as gptSessionBenchmark runs it: one prefill of the prompts, then `new`
+    decode steps, the decode step at context c for c from the prompt length up. The step time is
+    linear in the context (the KV cache read), so Simpson's rule over the first, middle and last
+    step is exact for it. Returns (output tokens/s per card, [the projections, the last at the
+    longest context])."""
+    kw = {k: v for k, v in kwargs.items() if k != "generate"}
+    prompt, new = kwargs["generate"]
+    pre = project(**kw, mode="prefill", seq=prompt)
+    steps = [project(**kw, mode="decode", seq=prompt + c) for c in (0, (new - 1) // 2, new - 1)]
+    decode_ns = new * (steps[0].step_ns + 4 * steps[1].step_ns + steps[2].step_ns) / 6
+    return kw["batch"] * new / ((pre.step_ns + decode_ns) * 1e-9) / kw["cards"], [pre, *steps]
+
+
 def project_error(entry):
-    """(projected figure, published figure, signed relative error, Result) for an Added entry (or a Run)."""
+    """(projected figure, published figure, signed relative error, Result) for an Added entry (or a Run).
+    Generation rows: the Result (of the prefill and the decode steps) that needs the most memory."""
     if isinstance(entry, Run):
         got, r = tflops_per_gpu(entry)
         return got, entry.tflops_per_gpu, got / entry.tflops_per_gpu - 1, r
+    if entry.unit not in UNITS:
+        raise ValueError(f"unknown unit {entry.unit!r}")
+    if entry.unit == "output tokens/s per GPU":
+        got, parts = generation(entry.kwargs)
+        r = max(parts, key=lambda p: sum(p.memory.values()))
+        return got, entry.figure, got / entry.figure - 1, r
     r = project(**entry.kwargs)
     cards = entry.kwargs["cards"]
     if entry.unit == "TFLOP/s per GPU":
         got = entry.flops(r) / (r.step_ns * 1e-9) / cards / 1e12
-    elif entry.unit == "tokens/s per GPU":
-        got = r.tokens_per_s / cards
     else:
-        raise ValueError(f"unknown unit {entry.unit!r}")
+        got = r.tokens_per_s / cards
     return got, entry.figure, got / entry.figure - 1, r
 
 
 def error_table(entries=None):
-    """Markdown rows: run, published, projected, error, fits memory; the median and worst |error|."""
+    """Markdown rows: run, published, projected, error, fits memory (GiB per card of the capacity); the
+    median and the worst |error|, named."""
     entries = ADDED if entries is None else entries
-    rows, errs = ["| run | published | projected | error | fits |", "|---|---|---|---|---|"], []
+    rows, errs = ["| run | published | projected | error | fits (GiB per card) |", "|---|---|---|---|---|"], []
     for e in entries:
         got, want, err, r = project_error(e)
         unit = getattr(e, "unit", "TFLOP/s per GPU")
-        errs.append(abs(err))
-        rows.append(f"| {e.name} | {want:,.0f} {unit} | {got:,.0f} | {100 * err:+.1f}% | {'yes' if r.fits else 'no'} |")
+        errs.append((abs(err), e.name))
+        used = sum(r.memory.values()) / 2**30
+        rows.append(f"| {e.name} | {want:,.0f} {unit} | {got:,.0f} | {100 * err:+.1f}% | "
+                    f"{'yes' if r.fits else 'NO'} ({used:.1f} of {r.capacity / 2**30:.1f}) |")
     errs.sort()
     mid = len(errs) // 2
-    median = errs[mid] if len(errs) % 2 else (errs[mid - 1] + errs[mid]) / 2
-    rows.append(f"\nmedian |error| {100 * median:.1f}%, worst {100 * errs[-1]:.1f}% over {len(errs)} runs")
+    median = errs[mid][0] if len(errs) % 2 else (errs[mid - 1][0] + errs[mid][0]) / 2
+    rows.append(f"\nMedian |error| {100 * median:.1f}%, worst {100 * errs[-1][0]:.1f}% ({errs[-1][1]}) over "
+                f"{len(errs)} runs; {sum(e <= 0.15 for e, _ in errs)} within ±15%.")
     return "\n".join(rows)

@@ -20,6 +20,17 @@ Each option's effect, as project() models it:
 - cp (context parallelism): each card holds seq/cp tokens; attention meets the whole sequence's
   keys (attention kernels x cp), K/V chunks go round a ring, overlapped with the attention kernels.
 - virtual_stages > 1: the interleaved 1F1B schedule.
+- distribute_saved_activations (Megatron's --distribute-saved-activations, metaseq's
+  --distribute-checkpointed-activations; applies under full recomputation without sequence
+  parallelism, which splits the saved inputs already): each
+  tensor-parallel rank keeps 1/tp of each layer's checkpointed input, all-gathered before the
+  layer's recomputation.
+- pipeline_scatter_gather (Narayanan et al. 2021 sec. 4.1; without sequence parallelism, whose
+  activations are split already): each tensor-parallel rank sends 1/tp of the stage's output to the
+  next stage, which all-gathers it over the card links.
+- attention "materialised" (attention.py): the score matrix written out, softmax and dropout
+  (attention_dropout) as their own kernels, as Megatron-LM ran before flash attention; "flash" (the
+  default, Megatron-Core's with Transformer Engine): the traced fused kernel.
 """
 
 from dataclasses import dataclass, fields, replace
@@ -27,6 +38,7 @@ from dataclasses import dataclass, fields, replace
 from .plan import ProjectionError
 
 RECOMPUTE = ("none", "selective", "full")
+ATTENTION = ("flash", "materialised")
 # Megatron-Core's default gradient bucket: max(40M, 1M x dp) parameters.
 BUCKET_PARAMS, BUCKET_PARAMS_PER_DP = 40_000_000, 1_000_000
 
@@ -40,6 +52,10 @@ class Stack:
     overlap_param_gather: bool = False
     tp_comm_overlap: bool = False
     grad_bytes: int = 4  # Megatron accumulates and reduces bf16 models' gradients in fp32
+    distribute_saved_activations: bool = False
+    pipeline_scatter_gather: bool = False
+    attention: str = "flash"
+    attention_dropout: float = 0.0  # on the attention probabilities (materialised attention only)
 
     def __post_init__(self):
         if self.recompute not in RECOMPUTE:
@@ -48,6 +64,15 @@ class Stack:
             raise ProjectionError(f"zero must be 0, 1, 2 or 3, got {self.zero}")
         if self.grad_bytes not in (2, 4):
             raise ProjectionError(f"grad_bytes must be 2 (bf16) or 4 (fp32), got {self.grad_bytes}")
+        if self.attention not in ATTENTION:
+            raise ProjectionError(f"attention must be one of {', '.join(ATTENTION)}, got '{self.attention}'")
+        if not 0 <= self.attention_dropout < 1 or (self.attention_dropout and self.attention == "flash"):
+            raise ProjectionError(f"attention_dropout={self.attention_dropout} needs attention='materialised' and "
+                                  "0 <= p < 1 (the flash kernel is traced without dropout)")
+
+    def distributes(self, tp):
+        """Whether the checkpointed layer inputs are split over tp (distribute_saved_activations applies)."""
+        return self.distribute_saved_activations and self.recompute == "full" and not self.sequence_parallel and tp > 1
 
     def with_(self, **kw):
         return replace(self, **kw)
@@ -61,7 +86,10 @@ class Stack:
         parts = ["fused QKV", f"sequence parallel {'on' if self.sequence_parallel else 'off'}" if tp > 1 else None,
                  f"recompute {self.recompute}", zero, f"grads fp{8 * self.grad_bytes}",
                  f"overlap: grad reduce {_on(self.overlap_grad_reduce)}, param gather {_on(self.overlap_param_gather)}"
-                 f", TP comm {_on(self.tp_comm_overlap)}"]
+                 f", TP comm {_on(self.tp_comm_overlap)}",
+                 "saved activations distributed over tp" if self.distributes(tp) else None,
+                 "pipeline scatter/gather" if self.pipeline_scatter_gather and tp > 1 else None,
+                 f"attention materialised (dropout {self.attention_dropout:g})" if self.attention != "flash" else None]
         return ", ".join(p for p in parts if p)
 
 
