@@ -58,6 +58,8 @@ def add_arguments(p):
     p.add_argument("--unfused", action="store_true", help="HF module code without torch_biren's fused kernels")
     p.add_argument("--top", type=int, default=8, help="ops to list")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-ranges", action="store_true",
+                   help="skip the low-high ranges from the chip's inferred numbers (each re-prices the step)")
 
 
 def run(args):
@@ -80,7 +82,8 @@ def run(args):
             print(json.dumps(found.as_dict(), indent=1) if args.json else found.report(args.top))
             return 0
         r = projection.project(args.model, dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, cp=args.cp,
-                               micro_batch=args.micro_batch, virtual_stages=args.virtual_stages, **kw)
+                               micro_batch=args.micro_batch, virtual_stages=args.virtual_stages,
+                               ranges=not args.no_ranges, **kw)
     except projection.ProjectionError as err:
         raise UsageError(str(err)) from None
     except ValueError as err:  # chip, network or config values
