@@ -135,7 +135,7 @@ class Result:
             lines.append(f"  training stack: {described}" if self.mode == "train" else f"  {described}")
         unit = "step" if self.mode == "train" else "token step" if self.mode == "decode" else "prefill"
         rg = self.ranges
-        span = (lambda m, fmt: f" ({fmt(rg.low[m])} - {fmt(rg.high[m])})") if rg else (lambda m, fmt: "")
+        span = (lambda m, fmt: f" ({fmt(rg.low[m])} to {fmt(rg.high[m])})") if rg else (lambda m, fmt: "")
         seconds = lambda s: format_time(s * 1e9)  # noqa: E731
         rate = (f"HBM {self.decode_Bps / 1e9:,.0f} GB/s{span('hbm_GBps', lambda v: f'{v:,.0f}')} achieved "
                 f"({100 * self.decode_Bps / self.chip.hbm_peak_Bps:.0f}% of peak: weights + KV cache per token step)"

@@ -1,0 +1,98 @@
+"""The ranges of a projection: step time, tokens/s and MFU from the chip's inferred numbers' ranges
+(projection/ranges.py), re-priced from one trace, printed with the value and in the JSON."""
+
+import dataclasses
+import json
+import math
+import re
+
+import pytest
+
+from torch_biren import cli
+from torch_biren import projection as P
+from torch_biren.projection import layers, ranges
+from torch_biren.sim.chip import load_chip
+
+TINY = dict(cards=1, mode="train", batch=2, seq=16)
+
+
+def _clear():
+    for cache in (layers._TRACES, layers._CACHE, layers._PRICES):
+        cache.clear()
+
+
+def _widened(chip, field, lo, hi):
+    q = chip.spec[field]
+    return dataclasses.replace(chip, spec={**chip.spec, field: dataclasses.replace(q, range=(lo, hi))})
+
+
+def test_combine_adds_the_one_at_a_time_changes_in_quadrature():
+    lo, hi = ranges._combine(10.0, [(8.0, 12.0), (9.0, 10.5), (10.0, 10.0)])
+    assert lo == pytest.approx(10 - math.sqrt(2**2 + 1**2))
+    assert hi == pytest.approx(10 + math.sqrt(2**2 + 0.5**2))
+    assert ranges._combine(3.0, [(3.0, 3.0)]) == (3.0, 3.0)
+
+
+def test_the_range_brackets_the_value_and_names_three_numbers():
+    r = P.project("tiny-llama", ranges=True, **TINY)
+    rg = r.ranges
+    for m in ("step_s", "tokens_per_s", "mfu"):
+        assert rg.low[m] <= rg.value[m] <= rg.high[m]
+        assert rg.low[m] < rg.high[m]
+    assert rg.value["step_s"] == r.step_ns / 1e9
+    # A step's worst case (every number at its worse end) is at least the combined range's high end.
+    assert rg.worst["step_s"] >= rg.high["step_s"] and rg.best["step_s"] <= rg.low["step_s"]
+    top = rg.top(3)
+    assert len(top) == 3 and top[0] == "host_issue_ns"  # a tiny model is bound by host issue
+    assert rg.swing(top[0]) >= rg.swing(top[1]) >= rg.swing(top[2]) > 0
+
+
+def test_the_range_widens_with_a_ranged_number_s_range():
+    chip = load_chip("BR166")
+    narrow = P.project("tiny-llama", chip=chip, ranges=True, **TINY).ranges
+    wide = P.project("tiny-llama", chip=_widened(chip, "host_issue_ns", 5000, 60000), ranges=True, **TINY).ranges
+    assert wide.value == narrow.value
+    assert wide.low["step_s"] < narrow.low["step_s"] and wide.high["step_s"] > narrow.high["step_s"]
+    assert wide.low["tokens_per_s"] < narrow.low["tokens_per_s"]
+
+
+def test_ranges_re_price_one_trace_and_match_a_fresh_projection_at_each_end(monkeypatch):
+    _clear()
+    calls = []
+    run = layers._run
+    monkeypatch.setattr(layers, "_run", lambda *a: calls.append(a) or run(*a))
+    r = P.project("tiny-qwen2", ranges=True, **TINY)
+    assert len(calls) == 2  # one and two decoder layers, traced once for all the range ends
+    chip = load_chip("BR166")
+    rows = {row.field: row for row in r.ranges.study.rows}
+    for field, end in (("matrix_efficiency", "low"), ("host_issue_ns", "high"), ("hbm_peak_Bps", "low")):
+        _clear()
+        fresh = P.project("tiny-qwen2", chip=chip.at(field, end), **TINY)
+        assert getattr(rows[field], end)["step_s"] == fresh.step_ns / 1e9
+
+
+def test_the_cli_prints_value_range_and_sensitive_numbers_and_json_carries_them(capsys):
+    args = ["project", "--model", "tiny-llama", "--batch", "2", "--seq", "16"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    line = next(s for s in out.splitlines() if s.strip().startswith("step time"))
+    assert re.fullmatch(r"  step time \S+ \S+ \(\S+ \S+ to \S+ \S+\)   tokens/s [\d,]+ \([\d,]+ to [\d,]+\)   "
+                        r"MFU [\d.]+% \([\d.]+% to [\d.]+%\)   exposed communication .*", line), line
+    assert "ranges (in brackets):" in out and "added in quadrature" in out
+    sensitive = out.split("most sensitive to: ")[1].splitlines()[0].split("; ")
+    lo, hi = load_chip("BR166").q("host_issue_ns").range
+    assert len(sensitive) == 3 and sensitive[0].startswith(f"host_issue_ns {lo} .. {hi}: ")
+    assert "every number at its worse end at once" in out
+    assert cli.main(args + ["--no-ranges"]) == 0
+    assert "ranges" not in capsys.readouterr().out
+    assert cli.main(args + ["--json"]) == 0
+    d = json.loads(capsys.readouterr().out)["ranges"]
+    assert d["low"]["step_s"] <= d["high"]["step_s"] and len(d["most_sensitive_to"]) == 3
+    assert d["numbers"]["host_issue_ns"]["range"] == [lo, hi]
+
+
+def test_decode_ranges_its_achieved_memory_bandwidth(capsys):
+    assert cli.main(["project", "--model", "tiny-llama", "--mode", "decode", "--batch", "2", "--seq", "16"]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if "token step time" in s)
+    assert re.search(r"HBM [\d,]+ GB/s \([\d,]+ to [\d,]+\) achieved \(\d+% of peak", line), line
+    assert "MFU" not in line
