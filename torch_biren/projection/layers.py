@@ -76,9 +76,15 @@ def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype):
             with torch.no_grad():
                 caches.append(model(ids, use_cache=True, logits_to_keep=1).past_key_values)  # fills the KV cache
     else:
-        with torch.no_grad():
-            cache = model(torch.zeros((mb, context), dtype=torch.long, device="meta"), use_cache=True,
-                          logits_to_keep=1).past_key_values
+        def fill():
+            with torch.no_grad():
+                caches.append(model(torch.zeros((mb, context), dtype=torch.long, device="meta"), use_cache=True,
+                                    logits_to_keep=1).past_key_values)
+
+        # The context's prefill, through the same stand-ins (HF's own expert code needs bf16 for its
+        # grouped GEMM); its kernels are not the step's.
+        trace.trace(fill, model, fused)
+        cache = caches.pop()
         kv_bytes = _cache_bytes(cache)
         ids = torch.zeros((mb, 1), dtype=torch.long, device="meta")
 

@@ -292,8 +292,10 @@ _FIXES = (("sequence_parallel", True, "--sequence-parallel"), ("recompute", "sel
 def _suggestions(ctx, st):
     """Options that would make the step fit, with the memory they leave; memory only, from the same traces."""
     out = []
-    if ctx["mode"] != "train":
-        return [f"more cards in tensor or pipeline parallel (--tp/--pp), or a smaller batch"]
+    if ctx["mode"] != "train":  # a smaller batch shrinks the KV cache and activations, not the weights
+        weights = _assemble(ctx, st).memory["weights"]
+        return [_cards_needed(ctx, st) if weights >= ctx["chip"].memory_bytes else
+                f"a smaller batch, or {_cards_needed(ctx, st)}"]
     cap = ctx["chip"].memory_bytes
     tp = ctx["pl"].tp
     cur = st
@@ -315,5 +317,25 @@ def _suggestions(ctx, st):
             return out
     if ctx["pl"].micro_batch > 1:
         out.append("a smaller --micro-batch")
-    out.append("more cards in tensor or pipeline parallel (--tp/--pp; --auto searches them)")
+    out.append(_cards_needed(ctx, st))
     return out
+
+
+def _cards_needed(ctx, st):
+    """More cards, with the fewest that could hold the model states (train: weights, gradients and
+    optimizer states; inference: weights) fully sharded, before activations and KV cache."""
+    elt = ctx["dtype"].itemsize
+    per_param = elt + ((st.grad_bytes if elt == 2 else elt) + (12 if elt == 2 else 8) if ctx["mode"] == "train" else 0)
+    states = param_counts(ctx["name"])["total"] * per_param
+    cap = ctx["chip"].memory_bytes
+    least = -(-states // cap)
+    what = "weights, gradients and optimizer states" if ctx["mode"] == "train" else "weights"
+    sharded = "tp x pp, or --zero 3 over dp" if ctx["mode"] == "train" else "tp x pp"
+    if experts(ctx["cfg"])[0]:
+        sharded += "; the experts over --ep"
+    more = f"more cards in tensor or pipeline parallel (--tp/--pp{'/--ep' if experts(ctx['cfg'])[0] else ''}; " \
+           "--auto searches them)"
+    if least <= ctx["pl"].cards:  # the states would fit these cards sharded: the plan, not the count, is short
+        return more
+    return (f"{more}: the {what} alone are {states / 2**30:,.1f} GiB, at least {least:,} cards of "
+            f"{cap / 2**30:,.1f} GiB even fully sharded ({sharded}), before activations")
