@@ -96,3 +96,18 @@ def test_decode_ranges_its_achieved_memory_bandwidth(capsys):
     line = next(s for s in capsys.readouterr().out.splitlines() if "token step time" in s)
     assert re.search(r"HBM [\d,]+ GB/s \([\d,]+ to [\d,]+\) achieved \(\d+% of peak", line), line
     assert "MFU" not in line
+
+
+def test_the_user_guide_shows_the_ranges_block_as_the_cli_prints_it(capsys):
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[2] / "docs" / "user-guide.md").read_text(encoding="utf-8")
+    block = guide.split("**Ranges.**")[1].split("```")[1].strip().splitlines()
+    assert cli.main(["project", "--model", "tiny-llama", "--batch", "2", "--seq", "16"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    start = next(i for i, s in enumerate(out) if s.strip().startswith("step time"))
+
+    def shape(line):  # the words before the first number or colon (numbers and names differ by model)
+        return re.match(r"[^\d:]*", line.strip()).group()
+
+    assert [shape(s) for s in block] == [shape(s) for s in out[start:start + len(block)]]
