@@ -47,3 +47,22 @@ def test_no_library_warning_reaches_the_output(capsys):
             assert cli.main(["project", "--model", "tiny-qwen3-moe", "--mode", mode, "--batch", "2", "--seq", "16"]) == 0
     assert [str(w.message) for w in caught] == []
     assert capsys.readouterr().err == ""
+
+
+def test_the_shell_command_exits_with_its_status_and_whole_output(tmp_path):
+    """`python -m torch_biren project` skips the interpreter's teardown (cli.exit): its output to a
+    file is complete and its exit status is the command's."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        r = subprocess.run([sys.executable, "-m", "torch_biren", "project", "--model", "tiny-llama", "--batch", "2",
+                            "--seq", "16", "--json"], stdout=f, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert r.returncode == 0 and r.stderr == ""
+    import json
+
+    assert json.loads(out.read_text())["model"] == "tiny-llama"
+    r = subprocess.run([sys.executable, "-m", "torch_biren", "project", "--model", "gpt-5"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith("error: unknown model 'gpt-5'")

@@ -11,6 +11,8 @@ the model's layers (torch_biren.projection) and the collective cost model for pa
 import json
 
 HELP = "project a full-size model's step time, throughput and memory on N cards"
+# Prices on the device model only: nothing runs on the device (cli.exit skips the teardown).
+DEVICE_FREE = True
 
 
 def _positive(text):

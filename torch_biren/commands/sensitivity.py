@@ -13,6 +13,8 @@ with the device model's formula (ranked by its time).
 """
 
 HELP = "show how a projection or an op's simulated time moves across the chip's inferred ranges"
+# Prices on the device model only: nothing runs on the device (cli.exit skips the teardown).
+DEVICE_FREE = True
 
 
 def add_arguments(p):

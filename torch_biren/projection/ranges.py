@@ -11,8 +11,8 @@ uncorrelated inputs (JCGM 100:2008, the GUM, 5.1.2, with the changes standing fo
 coefficient times the input's half-range): low = value - sqrt(sum of squared decreases), high =
 value + sqrt(sum of squared increases), each number's larger move in each direction. It reads as
 "the spread the inferred numbers' ranges leave, if they are independent"; `worst` and `best` (every
-number at its worse / better end for the step at once) bound it if the step moves monotonically
-in each number, as the cost formulas do.
+number at its worse / better end for the step at once) are the extremes over all the ranges together
+where the step moves monotonically in each number, as the cost formulas do.
 """
 
 import math
