@@ -44,7 +44,8 @@ def test_no_library_warning_reaches_the_output(capsys):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for mode in ("train", "prefill", "decode"):
-            assert cli.main(["project", "--model", "tiny-qwen3-moe", "--mode", mode, "--batch", "2", "--seq", "16"]) == 0
+            args = ["project", "--model", "tiny-qwen3-moe", "--mode", mode, "--batch", "2", "--seq", "16"]
+            assert cli.main(args) == 0
     assert [str(w.message) for w in caught] == []
     assert capsys.readouterr().err == ""
 

@@ -110,8 +110,8 @@ class Result:
         tops = []
         for f in rg.top(3):
             r = rows[f]
-            tops.append(f"{f} {_end(r.value, r.range[0])} .. {_end(r.value, r.range[1])}: {format_time(r.low['step_s'] * 1e9)}"
-                        f" .. {format_time(r.high['step_s'] * 1e9)}")
+            tops.append(f"{f} {_end(r.value, r.range[0])} .. {_end(r.value, r.range[1])}: "
+                        f"{format_time(r.low['step_s'] * 1e9)} .. {format_time(r.high['step_s'] * 1e9)}")
         return [f"  ranges (in brackets): {len(rg.moved)} of {self.chip.name}'s inferred numbers move the {unit}, each "
                 "set alone to its range's low and high end and the changes added in quadrature (uncorrelated "
                 "inputs, GUM 5.1.2)",
