@@ -200,7 +200,7 @@ def projections(bar, quick):
         for chip in (["BR166"] if quick else ["BR166", "BR106", "H100", "A100"]):
             t = time.perf_counter()
             try:
-                r = projection.project(**{**kw, "chip": chip})
+                r = projection.project(**{**kw, "chip": chip}, ranges=True)  # as `project` prints it
             except projection.ProjectionError as err:
                 out.append({"label": label, "chip": chip, "error": str(err)})
                 continue
@@ -359,19 +359,81 @@ def overhead(bar):
     return out
 
 
-def projection_speed():
-    """Wall seconds of one projection (issue 13: at most 2 s) and of an --auto search (at most 60 s)."""
-    from torch_biren.projection import layers, search
+SPEED_CASE = dict(model="qwen2.5-72b", cards=64, batch=256, seq=4096, tp=8, pp=4)
+# A fresh process: the imports, then one projection with its ranges and report, as `project` does.
+_COLD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import torch  # loads torch_biren through torch's device-backend entry point
+t1 = time.perf_counter()
+import transformers
+transformers.Qwen2Config, transformers.Qwen2ForCausalLM  # HF's model code, which the trace runs
+t2 = time.perf_counter()
+from torch_biren import projection
+projection.project(**json.loads(sys.argv[1]), ranges=True).report()
+t3 = time.perf_counter()
+print(json.dumps({"import_torch_s": t1 - t0, "import_transformers_s": t2 - t1, "projection_s": t3 - t2}))
+"""
 
-    layers._CACHE.clear()
+
+def projection_speed(repeats=3):
+    """Seconds of one projection with its ranges (issue 13: at most 2 s) and of an --auto search (at
+    most 60 s). The 2 s applies to the projection's own work in a fresh process, after Python, torch
+    (with torch_biren) and HF transformers' model code are imported (cold_projection_s, the least of
+    `repeats` processes); the imports and the whole CLI call's wall time are reported beside it, and
+    in_process_s is the same projection in this process (imports and HF's classes already loaded)."""
+    import transformers
+
+    from torch_biren.projection import layers, models, search
+
+    def clear():
+        for cache in (layers._TRACES, layers._CACHE, layers._PRICES, models._CONFIGS, models._COUNTS):
+            cache.clear()
+
+    transformers.Qwen2Config, transformers.Qwen2ForCausalLM  # noqa: B018  (imported, as in the cold process)
+    clear()
     t0 = time.perf_counter()
-    projection.project("qwen2.5-72b", cards=64, batch=256, seq=4096, tp=8, pp=4)
+    projection.project(**SPEED_CASE, ranges=True).report()
     one = time.perf_counter() - t0
-    layers._CACHE.clear()
+    cold = [json.loads(subprocess.run([sys.executable, "-c", _COLD, json.dumps(SPEED_CASE)], check=True,
+                                      capture_output=True, text=True, timeout=300).stdout.splitlines()[-1])
+            for _ in range(repeats)]
+    args = [f"--{k}={v}" for k, v in SPEED_CASE.items()]
+    cli = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "torch_biren", "project", *args], check=True, capture_output=True,
+                       timeout=300)
+        cli.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    python_s = time.perf_counter() - t
+    clear()
     t0 = time.perf_counter()
     found = search.search("qwen2.5-72b", cards=64, batch=256, seq=4096)
-    return {"projection_s": one, "auto_s": time.perf_counter() - t0, "auto_tried": found.tried,
-            "auto_stopped": found.stopped}
+    best = min(cold, key=lambda c: c["projection_s"])
+    return {"case": SPEED_CASE, "target": "cold_projection_s <= 2 s (the projection's work after the imports)",
+            "cold_projection_s": best["projection_s"], "cold_import_torch_s": best["import_torch_s"],
+            "cold_import_transformers_s": best["import_transformers_s"], "cold_runs": cold,
+            "cli_wall_s": min(cli), "python_start_s": python_s, "in_process_s": one,
+            "auto_s": time.perf_counter() - t0, "auto_tried": found.tried, "auto_stopped": found.stopped}
+
+
+def speed_markdown(s):
+    c = " ".join(f"--{k} {v}" for k, v in s["case"].items())
+    return ["", "## Projection speed (issue 13: a projection at most 2 s, --auto at most 60 s)", "",
+            f"`python -m torch_biren project {c}` with its ranges (each inferred number's two ends re-price the "
+            "one trace). The 2 s target applies to the projection's own work in a fresh process, after the "
+            "imports it cannot avoid (least of 3 processes):", "",
+            "| part | seconds |", "|---|---:|",
+            f"| import torch (with torch_biren, through torch's entry point) | {s['cold_import_torch_s']:.2f} |",
+            f"| import HF transformers' model code (the trace runs it) | {s['cold_import_transformers_s']:.2f} |",
+            f"| **the projection: traces, pricing, 2 x ranged numbers re-priced, report** | "
+            f"**{s['cold_projection_s']:.2f}** |",
+            f"| the same projection in a warm process (imports done) | {s['in_process_s']:.2f} |",
+            f"| whole CLI call, wall (Python start {s['python_start_s']:.2f} s included) | {s['cli_wall_s']:.2f} |",
+            f"| `--auto` search ({s['auto_tried']} configurations{', stopped early' if s['auto_stopped'] else ''}) | "
+            f"{s['auto_s']:.1f} |"]
 
 
 def main():
@@ -435,15 +497,23 @@ def summary(d, pngs):
     lines += [f"| {r['run']} | {r['projected_tflops']:.0f} | {r['published_tflops']:.0f} | {r['error_pct']:+.1f}% | "
               f"{100 * r['mfu']:.1f}% | {r['wall_s']:.1f} |" for r in d["published"]]
     lines += ["", "## Full-size models by projection", "",
-              "| case | chip | step | tokens/s | MFU | comm | memory/card GiB | fits | wall s |",
-              "|---|---|---:|---:|---:|---:|---:|---|---:|"]
+              "Decode reads every weight and the KV cache for each token: its rows give the memory bandwidth it "
+              "achieves (weights + KV cache per token step / step time, and its share of the chip's HBM peak) "
+              "instead of MFU, as `project --mode decode` prints it.", "",
+              "| case | chip | step | tokens/s | MFU | decode: HBM achieved | comm | memory/card GiB | fits | wall s |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in d["projections"]:
         if "error" in r:
-            lines.append(f"| {r['label']} | {r['chip']} | {r['error']} | | | | | | |")
+            lines.append(f"| {r['label']} | {r['chip']} | {r['error']} | | | | | | | |")
             continue
         mem = sum(r["memory_bytes"].values()) / 2**30
+        decode = r["mode"] == "decode"
+        rate = (f"{r['decode_GBps']:,.0f} GB/s ({100 * r['decode_GBps'] / r['hbm_peak_GBps']:.0f}%)" if decode
+                else "")
+        mfu = "" if decode else f"{100 * r['mfu']:.1f}%"
         lines.append(f"| {r['label']} | {r['chip']} | {r['step_s'] * 1e3:,.1f} ms | {r['tokens_per_s']:,.0f} | "
-                     f"{100 * r['mfu']:.1f}% | {100 * r['comm_share']:.1f}% | {mem:,.1f} | {'yes' if r['fits'] else 'no'} | "
+                     f"{mfu} | {rate} | "
+                     f"{100 * r['comm_share']:.1f}% | {mem:,.1f} | {'yes' if r['fits'] else 'no'} | "
                      f"{r.get('wall_s', 0):.1f} |")
     ck = next((r for r in d["projections"] if r.get("checkpoint", {}).get("storage_GBps") == 20), None)
     if ck:
@@ -475,6 +545,8 @@ def summary(d, pngs):
         s = o["train_step"]
         lines.append(f"| {kind} | {max(r['ratio'] for r in o['tiny_ops']):.2f} | {s['ratio']:.2f} | {s['cpu_ms']:.1f} | "
                      f"{s['biren_ms']:.1f} |")
+    if "cold_projection_s" in d.get("projection_speed", {}):
+        lines += speed_markdown(d["projection_speed"])
     walls = [r["wall_s"] for r in d["projections"] if "wall_s" in r]
     if walls:
         lines.append(f"\nProjection wall time: {min(walls):.1f}-{max(walls):.1f} s per projection.")

@@ -1,7 +1,5 @@
 """python -m torch_biren COMMAND ...: see torch_biren/cli.py."""
 
-import sys
+from .cli import exit, main
 
-from .cli import main
-
-sys.exit(main())
+exit(main())

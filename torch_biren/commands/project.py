@@ -11,6 +11,8 @@ the model's layers (torch_biren.projection) and the collective cost model for pa
 import json
 
 HELP = "project a full-size model's step time, throughput and memory on N cards"
+# Prices on the device model only: nothing runs on the device (cli.exit skips the teardown).
+DEVICE_FREE = True
 
 
 def _positive(text):
@@ -58,20 +60,35 @@ def add_arguments(p):
     p.add_argument("--unfused", action="store_true", help="HF module code without torch_biren's fused kernels")
     p.add_argument("--top", type=int, default=8, help="ops to list")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-ranges", action="store_true",
+                   help="skip the low-high ranges from the chip's inferred numbers (each re-prices the step)")
+
+
+def projection_kwargs(args):
+    """project()'s keyword arguments from the parsed options (the sensitivity command shares them)."""
+    from ..cli import UsageError
+
+    if args.storage_GBps is not None and not args.storage_GBps > 0:
+        raise UsageError(f"--storage-GBps must be positive, got {args.storage_GBps:g}")
+    return dict(cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=args.chip,
+                network=args.network, cards_per_server=args.cards_per_server, fused=not args.unfused,
+                storage_GBps=args.storage_GBps, memory_mode=args.memory_mode, recompute=args.recompute,
+                zero=3 if args.fsdp else args.zero, sequence_parallel=args.sequence_parallel,
+                overlap_grad_reduce=args.overlap_grad_reduce, overlap_param_gather=args.overlap_param_gather,
+                tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes)
+
+
+def plan_kwargs(args):
+    """The parallel plan's options (not searched by --auto)."""
+    return dict(dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, cp=args.cp, micro_batch=args.micro_batch,
+                virtual_stages=args.virtual_stages)
 
 
 def run(args):
     from ..cli import UsageError
     from .. import projection
 
-    if args.storage_GBps is not None and not args.storage_GBps > 0:
-        raise UsageError(f"--storage-GBps must be positive, got {args.storage_GBps:g}")
-    kw = dict(cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=args.chip,
-              network=args.network, cards_per_server=args.cards_per_server, fused=not args.unfused,
-              storage_GBps=args.storage_GBps, memory_mode=args.memory_mode, recompute=args.recompute,
-              zero=3 if args.fsdp else args.zero, sequence_parallel=args.sequence_parallel,
-              overlap_grad_reduce=args.overlap_grad_reduce, overlap_param_gather=args.overlap_param_gather,
-              tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes)
+    kw = projection_kwargs(args)
     try:
         if args.auto:
             from ..projection import search
@@ -79,8 +96,7 @@ def run(args):
             found = search.search(args.model, top=args.auto_top, **kw)
             print(json.dumps(found.as_dict(), indent=1) if args.json else found.report(args.top))
             return 0
-        r = projection.project(args.model, dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, cp=args.cp,
-                               micro_batch=args.micro_batch, virtual_stages=args.virtual_stages, **kw)
+        r = projection.project(args.model, ranges=not args.no_ranges, **plan_kwargs(args), **kw)
     except projection.ProjectionError as err:
         raise UsageError(str(err)) from None
     except ValueError as err:  # chip, network or config values

@@ -13,6 +13,8 @@ with the device model's formula (ranked by its time).
 """
 
 HELP = "show how a projection or an op's simulated time moves across the chip's inferred ranges"
+# Prices on the device model only: nothing runs on the device (cli.exit skips the teardown).
+DEVICE_FREE = True
 
 
 def add_arguments(p):
@@ -42,13 +44,13 @@ def _chip(name, mode):
 
 def _projection(args):
     from .. import projection
+    from .project import plan_kwargs, projection_kwargs
 
-    def result(chip):
-        r = projection.project(
-            args.model, cards=args.cards, mode=args.mode, batch=args.batch, seq=args.seq, chip=chip,
-            dp=args.dp, tp=args.tp, pp=args.pp, ep=args.ep, micro_batch=args.micro_batch,
-            virtual_stages=args.virtual_stages, network=args.network, cards_per_server=args.cards_per_server,
-            recompute=args.recompute, zero=args.zero, fused=not args.unfused, storage_GBps=args.storage_GBps)
+    kw = {**projection_kwargs(args), **plan_kwargs(args)}
+    kw.pop("chip"), kw.pop("memory_mode")  # the chip comes from each range end (already in its mode)
+
+    def result(chip):  # the traces are re-priced for each chip, not re-traced (projection/layers.py)
+        r = projection.project(args.model, chip=chip, suggest=False, **kw)
         return {"step time (ms)": r.step_ns / 1e6, "tokens/s": r.tokens_per_s, "MFU": r.mfu}
 
     return result

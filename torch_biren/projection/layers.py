@@ -1,16 +1,18 @@
 """Costs of one micro-batch on one card, layer by layer: the model is built on the meta device with
 per-card shapes, one, two or three decoder layers at a time, traced into the kernels the live device
-would charge (trace.py) and replayed; the difference between traces with n and n+1 layers is one
-layer's cost, so a model of any depth costs a few short traces."""
+would charge (trace.py), priced on the chip and replayed; the difference between traces with n and
+n+1 layers is one layer's cost, so a model of any depth costs a few short traces. The traces are
+chip-free: pricing them on another chip (a range end, another card) needs no new trace."""
 
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from ..adapt import zoo
 from . import trace
-from .models import config, dense_layers, shard, variant
+from .models import config, config_json, dense_layers, shard, variant
 
 
 @dataclass
@@ -24,6 +26,11 @@ class LayerCosts:
     kv: dict  # KV-cache bytes (inference)
     params: dict  # parameters on the card
     expert_params: dict
+
+    def copy(self):
+        """A copy whose dicts can be changed (moe.py adjusts the MoE layer's in place)."""
+        return LayerCosts(dict(self.fwd), dict(self.total), {k: dict(v) for k, v in self.busy.items()},
+                          dict(self.saved), dict(self.kv), dict(self.params), dict(self.expert_params))
 
 
 def _count(model):
@@ -40,7 +47,18 @@ def _cache_bytes(cache):
                if t is not None)
 
 
-def _run(name, dense, moe, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd):
+class _Run(NamedTuple):
+    """One traced variant (chip-free): its kernels, how many of them are the forward, and its sizes."""
+
+    kernels: list
+    forward: int  # kernels of the forward (train: before backward; inference: all)
+    saved: int
+    kv: int
+    params: int
+    expert: int
+
+
+def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype):
     cfg = shard(variant(name, dense, moe), tp)
     cfg._attn_implementation = "sdpa"
     model = zoo.build_meta(cfg).to(dtype)
@@ -50,69 +68,97 @@ def _run(name, dense, moe, tp, chip, mode, mb, seq, context, fused, dtype, need_
     caches = []
     if mode == "train":
         def step():
-            model(ids, labels=ids).loss.backward()
+            loss = model(ids, labels=ids).loss
+            trace.mark()  # the forward ends here: its time is the replay up to this kernel
+            loss.backward()
     elif mode == "prefill":
         def step():
             with torch.no_grad():
                 caches.append(model(ids, use_cache=True, logits_to_keep=1).past_key_values)  # fills the KV cache
     else:
-        with torch.no_grad():
-            cache = model(torch.zeros((mb, context), dtype=torch.long, device="meta"), use_cache=True,
-                          logits_to_keep=1).past_key_values
+        def fill():
+            with torch.no_grad():
+                caches.append(model(torch.zeros((mb, context), dtype=torch.long, device="meta"), use_cache=True,
+                                    logits_to_keep=1).past_key_values)
+
+        # The context's prefill, through the same stand-ins (HF's own expert code needs bf16 for its
+        # grouped GEMM); its kernels are not the step's.
+        trace.trace(fill, model, fused)
+        cache = caches.pop()
         kv_bytes = _cache_bytes(cache)
         ids = torch.zeros((mb, 1), dtype=torch.long, device="meta")
 
         def step():
             with torch.no_grad():
                 model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-    result = trace.trace(step, chip, model, fused)
+    result = trace.trace(step, model, fused)
     if caches:
         kv_bytes = _cache_bytes(caches[0])
-    elapsed, busy = trace.replay(result.ops, chip)
-    fwd_ns = elapsed
-    if mode == "train" and need_fwd:
-        fwd_ns = trace.replay(trace.trace(lambda: model(ids, labels=ids).loss, chip, model, fused).ops, chip)[0]
     total, expert = _count(model)
-    return fwd_ns, elapsed, busy, result.saved_bytes, kv_bytes, total, expert
+    forward = result.marks[0] if result.marks else len(result.kernels)
+    return _Run(result.kernels, forward, result.saved_bytes, kv_bytes, total, expert)
 
 
-_CACHE = {}
+def _priced(run, chip, memo, need_fwd):
+    ops = trace.price(run.kernels, chip, memo)
+    elapsed, busy = trace.replay(ops, chip)
+    fwd_ns = trace.replay(ops[:run.forward], chip)[0] if need_fwd and run.forward < len(ops) else elapsed
+    return fwd_ns, elapsed, busy, run.saved, run.kv, run.params, run.expert
+
+
+_TRACES = {}  # chip-free traces: everything they depend on -> {variant: _Run}
+_CACHE = {}  # priced: (traces' key, chip, need_fwd) -> LayerCosts
+_PRICES = {}  # chip -> {(cost function, arguments): Cost}, shared by every trace priced on that chip
 
 
 def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torch.bfloat16, need_fwd=False):
-    """Trace the variants (base + 1 layer of each kind, + one more of each) and take differences.
-    Memoised per process on everything the traces depend on (a search re-uses them)."""
-    key = (name, config(name).to_json_string(), tp, repr(chip.spec), chip.label(), mode, mb, seq, context, fused, dtype,
-           need_fwd)
-    hit = _CACHE.get(key)
+    """Trace the variants (base + 1 layer of each kind, + one more of each) and take differences,
+    priced on `chip`. The traces do not depend on the chip and are kept per process on everything
+    they depend on, so another chip (a range end, a search's candidate) only re-prices them.
+    need_fwd (train): also the forward's time alone, from the same trace (else fwd = total)."""
+    key = (name, config_json(name), tp, mode, mb, seq, context, fused, dtype)
+    priced_key = (key, chip, need_fwd)
+    hit = _CACHE.get(priced_key)
     if hit is None:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        import transformers
-
-        verbosity = transformers.logging.get_verbosity()
-        with warnings.catch_warnings():  # HF's deprecation notices about its own cache API are not the user's
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            transformers.logging.set_verbosity_error()
-            try:
-                hit = _CACHE[key] = _layer_costs(name, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd)
-            finally:
-                transformers.logging.set_verbosity(verbosity)
-    return hit
+        for cache in (_TRACES, _CACHE, _PRICES):
+            if len(cache) > 256:
+                cache.clear()
+        runs = _TRACES.get(key)
+        if runs is None:
+            runs = _TRACES[key] = _traces(name, tp, mode, mb, seq, context, fused, dtype)
+        memo = _PRICES.setdefault(chip, {})
+        hit = _CACHE[priced_key] = _differences(config(name), {k: _priced(r, chip, memo, need_fwd)
+                                                                for k, r in runs.items()})
+    return hit.copy()
 
 
-def _layer_costs(name, tp, chip, mode, mb, seq, context, fused, dtype, need_fwd):
+def _traces(name, tp, mode, mb, seq, context, fused, dtype):
+    import transformers
+
     cfg = config(name)
     d = dense_layers(cfg)
     moe = cfg.num_hidden_layers - d
-    kinds = ([("dense", 1)] if d else []) + ([("moe", 1)] if moe else [])
     start = {"dense": 1 if d else 0, "moe": 1 if moe else 0}
-    runs = {"start": _run(name, start["dense"], start["moe"], tp, chip, mode, mb, seq, context, fused, dtype, need_fwd)}
-    for kind, _ in kinds:
-        n = dict(start)
-        n[kind] += 1
-        runs[kind] = _run(name, n["dense"], n["moe"], tp, chip, mode, mb, seq, context, fused, dtype, need_fwd)
+    variants = {"start": start}
+    for kind in ("dense", "moe"):
+        if start[kind]:
+            variants[kind] = {**start, kind: start[kind] + 1}
+    verbosity = transformers.logging.get_verbosity()
+    with warnings.catch_warnings():  # HF's deprecation notices about its own cache API are not the user's
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        transformers.logging.set_verbosity_error()
+        try:
+            return {k: _run(name, n["dense"], n["moe"], tp, mode, mb, seq, context, fused, dtype)
+                    for k, n in variants.items()}
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+
+
+def _differences(cfg, runs):
+    d = dense_layers(cfg)
+    moe = cfg.num_hidden_layers - d
+    start = {"dense": 1 if d else 0, "moe": 1 if moe else 0}
     out = LayerCosts({}, {}, {}, {}, {}, {}, {})
     s = runs["start"]
     fields = ((out.fwd, 0), (out.total, 1), (out.saved, 3), (out.kv, 4), (out.params, 5), (out.expert_params, 6))

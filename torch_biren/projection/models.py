@@ -3,6 +3,7 @@ published runs and a 100B-class dense model, the tiny zoo models tiny-<family>) 
 config.json (or a folder holding one) of an architecture the zoo can build; with their layer counts
 and per-card (tensor-parallel) shapes."""
 
+import copy
 import inspect
 import json
 import os
@@ -120,8 +121,29 @@ def resolve(name):
                           "config.json (or a folder holding one)")
 
 
+_CONFIGS = {}  # (name, user values, overrides) -> (config, its JSON)
+
+
+def _cached(name, layers):
+    key = (name, repr(_USER.get(name)), tuple(sorted(layers.items())))
+    hit = _CONFIGS.get(key)
+    if hit is None:  # HF builds and validates a config field by field: ms each, and projections ask often
+        cfg = _config(name, **layers)
+        hit = _CONFIGS[key] = (cfg, cfg.to_json_string())
+    return hit
+
+
 def config(name, **layers):
-    """HF config of a model by canonical name, with layer-count overrides."""
+    """HF config of a model by canonical name, with layer-count overrides (a copy the caller may change)."""
+    return copy.deepcopy(_cached(name, layers)[0])
+
+
+def config_json(name):
+    """The model's config as JSON: a key for caches of what depends on it."""
+    return _cached(name, {})[1]
+
+
+def _config(name, **layers):
     if name in _USER:
         family, values = _USER[name]
         return zoo.family_config(family, **{**values, **layers})
@@ -166,13 +188,37 @@ def shard(cfg, tp):
     return cfg
 
 
+_COUNTS = {}
+
+
+def param_counts(name):
+    """adapt.flops.param_counts of the model, from three short variants instead of the whole module
+    tree (counts are linear in the number of layers of each kind): a few ms, not a 0.2 s build."""
+    key = (name, config_json(name))
+    hit = _COUNTS.get(key)
+    if hit is None:
+        cfg = config(name)
+        d = dense_layers(cfg)
+        m = cfg.num_hidden_layers - d
+        start = (1 if d else 0, 1 if m else 0)
+        base = flops.param_counts(variant(name, *start))
+        hit = dict(base)
+        for i, (n, extra) in enumerate(((d, (start[0] + 1, start[1])), (m, (start[0], start[1] + 1)))):
+            if start[i] and n > start[i]:
+                more = flops.param_counts(variant(name, *extra))
+                for k in hit:
+                    hit[k] += (n - start[i]) * (more[k] - base[k])
+        _COUNTS[key] = hit
+    return dict(hit)
+
+
 def model_flops(name, batch, seq, mode, context, causal=True):
     """The model FLOPs of one step (train: forward and backward; prefill; decode: one token).
     causal: attention counts the unmasked half of the score and PV products over the sequence, as the
     flash kernels are charged (training and prefill; a decoded token meets its whole context);
     causal=False: the full-sequence convention of adapt/flops.py."""
     cfg = config(name)
-    n = flops.param_counts(cfg)["model"]
+    n = param_counts(name)["model"]
     if mode == "decode":
         return flops.flops_per_token(cfg, context + 1, n, training=False) * batch
     per_token = flops.flops_per_token(cfg, seq, n, training=mode == "train")

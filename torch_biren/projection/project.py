@@ -15,7 +15,6 @@ is assumed balanced.
 
 import torch
 
-from ..adapt import flops as fl
 from ..sim import collectives, costs
 from ..sim.chip import Chip, load_chip
 from ..ops.attention import ATTENTION
@@ -25,7 +24,7 @@ from . import communication, memory
 from . import stack as stacks
 from . import moe as moe_model
 from .layers import layer_costs
-from .models import config, dense_layers, experts, model_flops, resolve
+from .models import config, dense_layers, experts, model_flops, param_counts, resolve
 from .plan import ProjectionError, plan
 from .report import Result
 
@@ -43,8 +42,8 @@ def _optimizer_ns(params, chip):
     return costs.generic(12 * params, params * (4 * 3 + 2 + 4 * 3 + 2), chip).ns
 
 
-def _checkpoint(cfg, storage_GBps):
-    nbytes = fl.param_counts(cfg)["total"] * 14  # bf16 weights + fp32 master, m, v
+def _checkpoint(name, storage_GBps):
+    nbytes = param_counts(name)["total"] * 14  # bf16 weights + fp32 master, m, v
     gbps = storage_GBps or DEFAULT_STORAGE_GBPS
     return {"bytes": nbytes, "storage_GBps": gbps, "save_s": nbytes / (gbps * 1e9), "restore_s": nbytes / (gbps * 1e9)}
 
@@ -53,14 +52,15 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
             micro_batch=None, context=None, network=None, cards_per_server=8, recompute=None, zero=None,
             fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, stack=None,
             sequence_parallel=None, overlap_grad_reduce=None, overlap_param_gather=None, tp_comm_overlap=None,
-            grad_bytes=None, suggest=True, moe_options=None):
+            grad_bytes=None, suggest=True, moe_options=None, ranges=False):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
     model: a catalogue name or an HF config.json (or its folder). batch: default one sequence per
     data-parallel replica (x 4 pp when pipelined); seq: default 2048 (or the model's context if
     shorter). The training stack (stack.py: Megatron-Core's defaults) from `stack` and/or the
     keyword options. virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021).
     moe_options: projection.moe.Options (or a dict of its fields) for MoE models: load imbalance,
-    node-limited routing, overlap of dispatch/combine, bytes on the wire."""
+    node-limited routing, overlap of dispatch/combine, bytes on the wire. ranges: also the low-high
+    range of step time, tokens/s and MFU from the chip's inferred numbers (ranges.py; result.ranges)."""
     name = resolve(model)
     if mode not in MODES:
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -92,28 +92,40 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
     else:
         context = 0
         seq_in = seq
-    try:
-        topo = collectives.topology(cards, chip, cards_per_server, network)
-    except ValueError as err:
-        raise ProjectionError(str(err)) from None
     # Tiny zoo models run live in fp32; full-size ones are projected in bf16.
     dtype = dtype or (torch.float32 if name.startswith("tiny-") else torch.bfloat16)
-    seq_local = seq // cp
-    lc = layer_costs(name, tp, chip, mode, pl.micro_batch, seq_local, context, fused, dtype,
-                     need_fwd=mode == "train")
-    # MoE as it trains (moe.py): routed experts per expert at the busiest card's rows, hierarchical dispatch/combine.
-    moe_options = moe_model.options_from(moe_options)
-    moe_cost = None
-    if moe_model.applies(name, cfg, moe_options):
-        moe_cost = moe_model.adjust_layer_costs(lc, cfg, pl, topo, chip, mode, pl.micro_batch * seq_in // cp,
-                                                cards_per_server, dtype, moe_options)
-    ctx = dict(name=name, moe_cost=moe_cost, cfg=cfg, chip=chip, topo=topo, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in,
-               seq_local=seq_local, context=context, lc=lc, dtype=dtype, v=v, cp=cp, fused=fused,
-               cards_per_server=cards_per_server, storage_GBps=storage_GBps, limit=limit)
+    inputs = dict(name=name, cfg=cfg, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in, seq_local=seq // cp,
+                  context=context, dtype=dtype, v=v, cp=cp, fused=fused, cards_per_server=cards_per_server,
+                  storage_GBps=storage_GBps, limit=limit, network=network,
+                  moe_options=moe_model.options_from(moe_options))
+    ctx = _priced(inputs, chip)
     r = _assemble(ctx, st)
     if suggest and not r.fits:
         r.suggestions = _suggestions(ctx, st)
+    if ranges:
+        from .ranges import ranges as ranges_of
+
+        r.ranges = ranges_of(chip, lambda c: _assemble(_priced(inputs, c), st))
     return r
+
+
+def _priced(inputs, chip):
+    """The chip-dependent parts of a projection: the cluster's topology and the traces priced on
+    `chip` (re-priced, not re-traced, for another chip: layers.py)."""
+    pl, mode = inputs["pl"], inputs["mode"]
+    try:
+        topo = collectives.topology(pl.cards, chip, inputs["cards_per_server"], inputs["network"])
+    except ValueError as err:
+        raise ProjectionError(str(err)) from None
+    lc = layer_costs(inputs["name"], pl.tp, chip, mode, pl.micro_batch, inputs["seq_local"], inputs["context"],
+                     inputs["fused"], inputs["dtype"], need_fwd=mode == "train")
+    # MoE as it trains (moe.py): routed experts per expert at the busiest card's rows, hierarchical dispatch/combine.
+    moe_cost = None
+    if moe_model.applies(inputs["name"], inputs["cfg"], inputs["moe_options"]):
+        moe_cost = moe_model.adjust_layer_costs(lc, inputs["cfg"], pl, topo, chip, mode,
+                                                pl.micro_batch * inputs["seq_in"] // inputs["cp"],
+                                                inputs["cards_per_server"], inputs["dtype"], inputs["moe_options"])
+    return dict(inputs, chip=chip, topo=topo, lc=lc, moe_cost=moe_cost)
 
 
 def _per_stage(d, dense, moe, share):
@@ -218,7 +230,7 @@ def _assemble(ctx, st):
     inferred = chip.inferred()
     if inferred:
         assumptions.append(f"{chip.name} numbers labelled inferred: {', '.join(inferred)}")
-    ckpt = _checkpoint(cfg, ctx["storage_GBps"]) if train else {}
+    ckpt = _checkpoint(ctx["name"], ctx["storage_GBps"]) if train else {}
     if ckpt and ctx["storage_GBps"] is None:
         assumptions.append(f"checkpoint storage {ckpt['storage_GBps']:g} GB/s aggregate (parameter --storage-GBps; "
                            "no public figure for Biren clusters)")
@@ -290,8 +302,10 @@ _FIXES = (("sequence_parallel", True, "--sequence-parallel"), ("recompute", "sel
 def _suggestions(ctx, st):
     """Options that would make the step fit, with the memory they leave; memory only, from the same traces."""
     out = []
-    if ctx["mode"] != "train":
-        return [f"more cards in tensor or pipeline parallel (--tp/--pp), or a smaller batch"]
+    if ctx["mode"] != "train":  # a smaller batch shrinks the KV cache and activations, not the weights
+        weights = _assemble(ctx, st).memory["weights"]
+        return [_cards_needed(ctx, st) if weights >= ctx["chip"].memory_bytes else
+                f"a smaller batch, or {_cards_needed(ctx, st)}"]
     cap = ctx["chip"].memory_bytes
     tp = ctx["pl"].tp
     cur = st
@@ -313,5 +327,25 @@ def _suggestions(ctx, st):
             return out
     if ctx["pl"].micro_batch > 1:
         out.append("a smaller --micro-batch")
-    out.append("more cards in tensor or pipeline parallel (--tp/--pp; --auto searches them)")
+    out.append(_cards_needed(ctx, st))
     return out
+
+
+def _cards_needed(ctx, st):
+    """More cards, with the fewest that could hold the model states (train: weights, gradients and
+    optimizer states; inference: weights) fully sharded, before activations and KV cache."""
+    elt = ctx["dtype"].itemsize
+    per_param = elt + ((st.grad_bytes if elt == 2 else elt) + (12 if elt == 2 else 8) if ctx["mode"] == "train" else 0)
+    states = param_counts(ctx["name"])["total"] * per_param
+    cap = ctx["chip"].memory_bytes
+    least = -(-states // cap)
+    what = "weights, gradients and optimizer states" if ctx["mode"] == "train" else "weights"
+    sharded = "tp x pp, or --zero 3 over dp" if ctx["mode"] == "train" else "tp x pp"
+    if experts(ctx["cfg"])[0]:
+        sharded += "; the experts over --ep"
+    more = f"more cards in tensor or pipeline parallel (--tp/--pp{'/--ep' if experts(ctx['cfg'])[0] else ''}; " \
+           "--auto searches them)"
+    if least <= ctx["pl"].cards:  # the states would fit these cards sharded: the plan, not the count, is short
+        return more
+    return (f"{more}: the {what} alone are {states / 2**30:,.1f} GiB, at least {least:,} cards of "
+            f"{cap / 2**30:,.1f} GiB even fully sharded ({sharded}), before activations")

@@ -17,6 +17,15 @@ def _bytes(n):
     return f"{n:,.0f} B"
 
 
+def _end(value, end):
+    """A range end as the report shows it: a factor for tables of efficiencies, else the number."""
+    if isinstance(value, (list, tuple, dict)) and not isinstance(end, (list, tuple)):
+        return f"x{end:g}"
+    if isinstance(end, float) and (abs(end) >= 1e4 or (end and abs(end) < 1e-3)):
+        return f"{end:.3g}"
+    return str(end)
+
+
 @dataclass
 class Result:
     model: str
@@ -50,6 +59,7 @@ class Result:
     recompute_ns: float = 0.0
     suggestions: list = field(default_factory=list)  # what would make a non-fitting step fit
     moe: object = None  # projection.moe.LayerCost of one MoE layer, for MoE models
+    ranges: object = None  # projection.ranges.Ranges, when asked for (project(ranges=True))
 
     @property
     def fits(self):
@@ -85,10 +95,29 @@ class Result:
             "collectives": [{"name": c.name, "kind": c.kind, "ranks": c.ranks, "where": c.where,
                              "bytes_per_call": c.nbytes, "calls": c.calls, "s": c.ns / 1e9,
                              "exposed_s": c.exposed_ns / 1e9} for c in self.collectives],
-            "warnings": self.warnings, "decode_GBps": self.decode_Bps / 1e9, "suggestions": self.suggestions,
+            "warnings": self.warnings, "decode_GBps": self.decode_Bps / 1e9,
+            "hbm_peak_GBps": self.chip.hbm_peak_Bps / 1e9, "suggestions": self.suggestions,
             **({"moe": {"per_step_s": {k: v / 1e9 for k, v in self.moe.per_step.items()}, "volumes_bytes": self.moe.volumes,
                         "expert_weight_bytes": self.moe.expert_weight_bytes}} if self.moe else {}),
+            **({"ranges": self.ranges.as_dict()} if self.ranges else {}),
         }  # fmt: skip
+
+    def _range_lines(self, unit):
+        rg = self.ranges
+        if not rg.moved:
+            return [f"  ranges: none of {self.chip.name}'s ranged numbers moves this {unit}"]
+        rows = {r.field: r for r in rg.study.rows}
+        tops = []
+        for f in rg.top(3):
+            r = rows[f]
+            tops.append(f"{f} {_end(r.value, r.range[0])} .. {_end(r.value, r.range[1])}: "
+                        f"{format_time(r.low['step_s'] * 1e9)} .. {format_time(r.high['step_s'] * 1e9)}")
+        return [f"  ranges (in brackets): {len(rg.moved)} of {self.chip.name}'s inferred numbers move the {unit}, each "
+                "set alone to its range's low and high end and the changes added in quadrature (uncorrelated "
+                "inputs, GUM 5.1.2)",
+                f"    most sensitive to: {'; '.join(tops)}",
+                f"    every number at its worse end at once: {unit} {format_time(rg.worst['step_s'] * 1e9)}; at its "
+                f"better end: {format_time(rg.best['step_s'] * 1e9)}"]
 
     def report(self, top=8):
         p = self.plan
@@ -106,10 +135,17 @@ class Result:
         if described:
             lines.append(f"  training stack: {described}" if self.mode == "train" else f"  {described}")
         unit = "step" if self.mode == "train" else "token step" if self.mode == "decode" else "prefill"
-        rate = (f"HBM {self.decode_Bps / 1e9:,.0f} GB/s achieved ({100 * self.decode_Bps / self.chip.hbm_peak_Bps:.0f}%"
-                " of peak: weights + KV cache per token step)" if self.mode == "decode" else f"MFU {100 * self.mfu:.1f}%")
-        lines.append(f"  {unit} time {format_time(self.step_ns)}   tokens/s {self.tokens_per_s:,.0f}   {rate}   "
+        rg = self.ranges
+        span = (lambda m, fmt: f" ({fmt(rg.low[m])} to {fmt(rg.high[m])})") if rg else (lambda m, fmt: "")
+        seconds = lambda s: format_time(s * 1e9)  # noqa: E731
+        rate = (f"HBM {self.decode_Bps / 1e9:,.0f} GB/s{span('hbm_GBps', lambda v: f'{v:,.0f}')} achieved "
+                f"({100 * self.decode_Bps / self.chip.hbm_peak_Bps:.0f}% of peak: weights + KV cache per token step)"
+                if self.mode == "decode" else f"MFU {100 * self.mfu:.1f}%{span('mfu', lambda v: f'{100 * v:.1f}%')}")
+        lines.append(f"  {unit} time {format_time(self.step_ns)}{span('step_s', seconds)}   tokens/s "
+                     f"{self.tokens_per_s:,.0f}{span('tokens_per_s', lambda v: f'{v:,.0f}')}   {rate}   "
                      f"exposed communication {100 * self.comm_share:.1f}% of the step")
+        if rg:
+            lines += self._range_lines(unit)
         parts = [("compute", self.compute_ns), ("pipeline bubble", self.bubble_ns),
                  ("of which recomputation", self.recompute_ns), ("optimizer", self.optimizer_ns),
                  ("exposed communication", self.exposed_comm_ns), ("hidden communication", self.hidden_comm_ns)]

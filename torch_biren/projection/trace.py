@@ -1,8 +1,13 @@
-"""Trace a model on the meta device into the kernels the live biren device would charge, each priced
+"""Trace a model on the meta device into the kernels the live biren device would charge, price each
 by the same cost functions (sim/registry.py, sim/costs.py), then replay them on the device timeline.
 
-    ops, saved = trace(lambda: model(ids, labels=ids).loss.backward(), chip)   # model on "meta"
+    t = trace(lambda: model(ids, labels=ids).loss.backward())    # model on "meta"; no chip involved
+    ops = price(t.kernels, chip)                                 # [Op(name, Cost)]
     elapsed_ns, busy = replay(ops, chip)
+
+A trace records each kernel's cost function and its arguments (shapes, dtypes, sizes), not its
+price, so one trace is priced on any chip: which kernels run at which shapes does not depend on the
+chip's numbers, only what they cost does (a projection's ranges re-price one trace per range end).
 
 What the live device does, mirrored here:
 - every aten op that reaches the backend is one kernel: a registry formula where one exists, else
@@ -20,6 +25,7 @@ What the live device does, mirrored here:
 
 import contextlib
 import math
+import weakref
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -47,6 +53,56 @@ class Op(NamedTuple):
     cost: costs.Cost
 
 
+class Kernel(NamedTuple):
+    """One recorded kernel: its timeline name and its price, fn(*args, chip=chip) -> Cost, with args
+    free of tensors and of the chip (hashable: kernels repeated layer after layer are priced once)."""
+
+    name: str
+    fn: object
+    args: tuple
+
+    def cost(self, chip):
+        return self.fn(*self.args, chip=chip)
+
+
+class Spec(registry.TensorSpec):
+    """A recorded tensor: shape, dtype and device type, with the methods the cost functions use."""
+
+    __slots__ = ()
+
+    def numel(self):
+        return math.prod(self.shape)
+
+    def dim(self):
+        return len(self.shape)
+
+    def element_size(self):
+        return self.dtype.itemsize
+
+
+def _freeze(x):
+    """Arguments as a cost function reads them: tensors as Specs, lists as tuples, dicts as item tuples."""
+    if isinstance(x, torch.Tensor):
+        return Spec(x.shape, x.dtype, x.device.type)  # torch.Size: a hashable tuple with numel()
+    if isinstance(x, (list, tuple)):
+        return tuple(_freeze(y) for y in x)
+    if isinstance(x, dict):
+        return tuple((k, _freeze(v)) for k, v in x.items())
+    return x
+
+
+def _registry_cost(func, args, kwargs, chip):
+    return registry.cost_of(func, args, dict(kwargs), chip)
+
+
+def _copy_cost(src_bytes, dst_bytes, chip):
+    return costs.copy(src_bytes, "d2d", chip, out_bytes=dst_bytes)
+
+
+def _generic_cost(numel, nbytes, fp64, chip):
+    return costs.generic(numel, nbytes, chip, fp64)
+
+
 # Ops the live device runs without charging (csrc/aten/minimal.cpp); views are free too, and ops
 # without a biren kernel are traced through their composite (_decomposes).
 _FREE = frozenset(_C._uncharged_ops())
@@ -68,9 +124,9 @@ def _nbytes(t):
 
 
 class _Recorder(TorchDispatchMode):
-    def __init__(self, chip, ops):
+    def __init__(self, ops):
         super().__init__()
-        self.chip, self.ops = chip, ops
+        self.ops = ops
         self.quiet = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -91,16 +147,15 @@ class _Recorder(TorchDispatchMode):
             return out
         if name in ("aten::copy_", "aten::_copy_from"):
             src, dst = (args[1], args[0]) if name == "aten::copy_" else (args[0], args[1])
-            cost = costs.copy(_nbytes(src), "d2d", self.chip, out_bytes=_nbytes(dst))
-            self.ops.append(Op("Memcpy DtoD", cost))
+            self.ops.append(Kernel("Memcpy DtoD", _copy_cost, (_nbytes(src), _nbytes(dst))))
             return out
         if registry.has_cost(func):
-            cost = registry.cost_of(func, args, kwargs, self.chip)
+            self.ops.append(Kernel(name, _registry_cost, (func, _freeze(args), _freeze(kwargs))))
         else:
             numel = max(t.numel() for t in ins + outs)
             nbytes = sum(_nbytes(t) for t in ins) + sum(_nbytes(t) for t in outs)
-            cost = costs.generic(numel, nbytes, self.chip, any(t.dtype == torch.float64 for t in ins + outs))
-        self.ops.append(Op(name, cost))
+            fp64 = any(t.dtype == torch.float64 for t in ins + outs)
+            self.ops.append(Kernel(name, _generic_cost, (numel, nbytes, fp64)))
         return out
 
 
@@ -121,15 +176,37 @@ def _decomposes(func):
 
 
 class _Tracer:
-    """Shared state of one trace: the op list and the recorder (quiet inside fused stand-ins)."""
+    """Shared state of one trace: the kernel list, the recorder (quiet inside fused stand-ins) and
+    the marks (kernel counts at mark())."""
 
-    def __init__(self, chip):
-        self.chip = chip
+    def __init__(self):
         self.ops = []
-        self.recorder = _Recorder(chip, self.ops)
+        self.marks = []
+        self.recorder = _Recorder(self.ops)
+        self.saved = {}  # storage address -> (bytes, weak references to the saved tensors on it)
+        self.saved_bytes = 0
 
-    def charge(self, name, cost):
-        self.ops.append(Op(name, cost))
+    def pack(self, t):
+        """saved_tensors_hooks' pack: note the buffer autograd keeps (the tensor itself is kept)."""
+        # A weight saved as a view (mm saves weight.t()) is a parameter, not an activation; views of one
+        # buffer (q, k and v projections saving the same input) hold its memory once.
+        root = t._base if isinstance(t, torch.Tensor) and t._base is not None else t
+        if isinstance(t, torch.Tensor) and t.device.type == "meta" and not isinstance(root, torch.nn.Parameter):
+            storage = t.untyped_storage()
+            nbytes, refs = self.saved.get(storage._cdata, (0, []))
+            if not any(r() is not None for r in refs):  # a new buffer (an address reused after a free)
+                refs = []
+            refs.append(weakref.ref(t))
+            self.saved[storage._cdata] = (storage.nbytes(), refs)
+        return t
+
+    def live_saved(self):
+        """Bytes of the saved buffers some graph node still holds (a node autograd freed holds none)."""
+        return sum(n for n, refs in self.saved.values() if any(r() is not None for r in refs))
+
+    def charge(self, name, fn, *tensors):
+        """A fused kernel priced by fn(*tensors, chip=...) (an op description's cost)."""
+        self.ops.append(Kernel(name, fn, _freeze(tensors)))
 
     @contextlib.contextmanager
     def quiet(self):
@@ -155,7 +232,7 @@ class _SDPA(torch.autograd.Function):
         with t.quiet():
             out = like_query(q, (*q.shape[:-1], v.shape[-1]))
             lse = q.new_empty((b, h, lq), dtype=torch.float32)
-        t.charge(ATTENTION.name, ATTENTION.cost(q, k, v, mask, causal, scale, chip=t.chip))
+        t.charge(ATTENTION.name, ATTENTION.cost, q, k, v, mask, causal, scale)
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.mask, ctx.causal = mask, causal
         return out
@@ -164,7 +241,7 @@ class _SDPA(torch.autograd.Function):
     def backward(ctx, dout):
         t = _active
         q, k, v, out, lse = ctx.saved_tensors
-        t.charge(ATTENTION.backward_name, ATTENTION.backward_cost(dout, q, k, v, ctx.mask, ctx.causal, chip=t.chip))
+        t.charge(ATTENTION.backward_name, ATTENTION.backward_cost, dout, q, k, v, ctx.mask, ctx.causal)
         with t.quiet():
             return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), None, None, None
 
@@ -173,7 +250,7 @@ class _RMSNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight):
         t = _active
-        t.charge(RMS_NORM.name, RMS_NORM.cost(x, weight, chip=t.chip))
+        t.charge(RMS_NORM.name, RMS_NORM.cost, x, weight)
         with t.quiet():
             rstd = x.new_empty(x.shape[:-1], dtype=torch.float32)
             out = torch.empty_like(x)
@@ -184,7 +261,7 @@ class _RMSNorm(torch.autograd.Function):
     def backward(ctx, dy):
         t = _active
         x, weight, rstd = ctx.saved_tensors
-        t.charge(RMS_NORM.backward_name, RMS_NORM.backward_cost(dy, x, rstd, weight, chip=t.chip))
+        t.charge(RMS_NORM.backward_name, RMS_NORM.backward_cost, dy, x, rstd, weight)
         with t.quiet():
             return torch.empty_like(x), None if weight is None else torch.empty_like(weight)
 
@@ -193,7 +270,7 @@ class _CrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, target, reduction):
         t = _active
-        t.charge(CROSS_ENTROPY.name, CROSS_ENTROPY.cost(logits, chip=t.chip))
+        t.charge(CROSS_ENTROPY.name, CROSS_ENTROPY.cost, logits)
         with t.quiet():
             lse = logits.new_empty(logits.shape[:-1], dtype=torch.float32)
             loss = logits.new_empty(logits.shape[:-1] if reduction == "none" else ())
@@ -204,7 +281,7 @@ class _CrossEntropy(torch.autograd.Function):
     def backward(ctx, grad):
         t = _active
         logits = ctx.saved_tensors[0]
-        t.charge(CROSS_ENTROPY.backward_name, CROSS_ENTROPY.backward_cost(logits, chip=t.chip))
+        t.charge(CROSS_ENTROPY.backward_name, CROSS_ENTROPY.backward_cost, logits)
         with t.quiet():
             return torch.empty_like(logits), None, None
 
@@ -213,7 +290,7 @@ class _SwiGLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gate, up):
         t = _active
-        t.charge(SWIGLU.name, SWIGLU.cost(gate, up, chip=t.chip))
+        t.charge(SWIGLU.name, SWIGLU.cost, gate, up)
         ctx.save_for_backward(gate, up)
         with t.quiet():
             return torch.empty_like(gate)
@@ -223,7 +300,7 @@ class _SwiGLU(torch.autograd.Function):
         t = _active
         gate, up = ctx.saved_tensors
         dy = dy.contiguous()  # a copy when the gradient arrives strided, as in ops/swiglu.py
-        t.charge(SWIGLU.backward_name, SWIGLU.backward_cost(dy, gate, up, chip=t.chip))
+        t.charge(SWIGLU.backward_name, SWIGLU.backward_cost, dy, gate, up)
         with t.quiet():
             return torch.empty_like(gate), torch.empty_like(up)
 
@@ -232,7 +309,7 @@ class _Rope(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k):
         t = _active
-        t.charge(ROPE.name, ROPE.cost(q, k, chip=t.chip))
+        t.charge(ROPE.name, ROPE.cost, q, k)
         with t.quiet():
             return torch.empty_like(q), torch.empty_like(k)
 
@@ -240,7 +317,7 @@ class _Rope(torch.autograd.Function):
     def backward(ctx, dq, dk):
         t = _active
         dq, dk = dq.contiguous(), dk.contiguous()  # as ops/rope.py
-        t.charge(ROPE.backward_name, ROPE.backward_cost(dq, dk, chip=t.chip))
+        t.charge(ROPE.backward_name, ROPE.backward_cost, dq, dk)
         with t.quiet():
             return torch.empty_like(dq), torch.empty_like(dk)
 
@@ -256,8 +333,7 @@ class _Experts(torch.autograd.Function):
         h, inter, dt = x.shape[-1], down.shape[-1], dtypes.key(x.dtype)
         tokens = x.shape[0]
         experts = gate_up.shape[0]
-        for name, cost in _expert_kernels(t.chip, tokens, rows, h, inter, dt, backward=False, experts=experts):
-            t.charge(name, cost)
+        t.ops.extend(_expert_kernels(tokens, rows, h, inter, dt, backward=False, experts=experts))
         ctx.shape = (tokens, rows, h, inter, dt)
         ctx.experts = experts
         ctx.save_for_backward(x)
@@ -267,34 +343,48 @@ class _Experts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         t = _active
-        for name, cost in _expert_kernels(t.chip, *ctx.shape, backward=True, experts=ctx.experts):
-            t.charge(name, cost)
+        t.ops.extend(_expert_kernels(*ctx.shape, backward=True, experts=ctx.experts))
         (x,) = ctx.saved_tensors
         return torch.empty_like(x), None, None, None
 
 
-def _expert_kernels(chip, tokens, rows, h, inter, dt, backward, experts=1):
+def _d2d(nbytes, chip):
+    return costs.copy(nbytes, "d2d", chip)
+
+
+def _combine(numel, dt, chip):
+    return costs.elementwise(numel, dt, chip, inputs=2, outputs=1, flops_per_element=2)
+
+
+def _grouped(problems, dt, chip):  # one grouped launch, a GEMM per expert (ops/grouped_mm.py)
+    return costs.grouped_gemm(list(problems), dtype=dt, chip=chip)
+
+
+def _swiglu(numel, dt, backward, chip):
+    return costs.swiglu(numel, dt, chip, backward=backward)
+
+
+def _expert_kernels(tokens, rows, h, inter, dt, backward, experts=1):
     elt = dtypes.itemsize(dt)
-    gather = costs.copy(rows * h * elt, "d2d", chip)
-    combine = costs.elementwise(rows * h, dt, chip, inputs=2, outputs=1, flops_per_element=2)
+    gather = Kernel("aten::index_select", _d2d, (rows * h * elt,))
+    combine = Kernel("aten::index_add_", _combine, (rows * h, dt))
     q, r = divmod(rows, experts)
     sizes = [q + (i < r) for i in range(experts)]  # balanced routing
 
-    def grouped(problem):  # one grouped launch, a GEMM per expert (ops/grouped_mm.py)
-        return costs.grouped_gemm([problem(g) for g in sizes], dtype=dt, chip=chip)
+    def grouped(problem):
+        return Kernel("aten::_grouped_mm", _grouped, (tuple(problem(g) for g in sizes), dt))
 
     if not backward:
-        return [("aten::index_select", gather), ("aten::_grouped_mm", grouped(lambda g: (g, 2 * inter, h))),
-                ("torch_biren::swiglu", costs.swiglu(rows * inter, dt, chip)),
-                ("aten::_grouped_mm", grouped(lambda g: (g, h, inter))),
-                ("aten::index_add_", combine)]
-    return [("aten::index_select", gather),
-            ("aten::_grouped_mm", grouped(lambda g: (g, inter, h))),        # d(act) = dy @ down
-            ("aten::_grouped_mm", grouped(lambda g: (h, inter, g))),        # d(down)
-            ("torch_biren::swiglu_backward", costs.swiglu(rows * inter, dt, chip, backward=True)),
-            ("aten::_grouped_mm", grouped(lambda g: (g, h, 2 * inter))),    # dx
-            ("aten::_grouped_mm", grouped(lambda g: (2 * inter, h, g))),    # d(gate_up)
-            ("aten::index_add_", combine)]  # fmt: skip
+        return [gather, grouped(lambda g: (g, 2 * inter, h)),
+                Kernel("torch_biren::swiglu", _swiglu, (rows * inter, dt, False)),
+                grouped(lambda g: (g, h, inter)), combine]
+    return [gather,
+            grouped(lambda g: (g, inter, h)),        # d(act) = dy @ down
+            grouped(lambda g: (h, inter, g)),        # d(down)
+            Kernel("torch_biren::swiglu_backward", _swiglu, (rows * inter, dt, True)),
+            grouped(lambda g: (g, h, 2 * inter)),    # dx
+            grouped(lambda g: (2 * inter, h, g)),    # d(gate_up)
+            combine]  # fmt: skip
 
 
 def _experts_forward(self, hidden_states, top_k_index, top_k_weights):
@@ -372,37 +462,57 @@ def _patched(model, fused):
 
 
 class Trace(NamedTuple):
-    ops: list  # [Op] in issue order
+    kernels: list  # [Kernel] in issue order
     saved_bytes: int  # bytes of the distinct buffers autograd saved for backward (activations)
+    marks: list  # len(kernels) at each mark() during the trace
 
 
-def trace(fn, chip, model=None, fused=True):
-    """Run fn() (on meta tensors) and return the kernels the live device would charge, in order."""
+def mark():
+    """Inside a traced fn: note how many kernels have been issued so far (e.g. the end of forward)."""
+    _active.marks.append(len(_active.ops))
+    if len(_active.marks) == 1:
+        _active.saved_bytes = _active.live_saved()
+
+
+def trace(fn, model=None, fused=True):
+    """Run fn() (on meta tensors) and return the kernels the live device would charge, in order, and
+    the bytes of the buffers autograd holds for backward at the first mark() (the end of forward),
+    else when fn returns."""
     global _active
-    tracer = _Tracer(chip)
-    saved = {}
-
-    def pack(t):
-        # A weight saved as a view (mm saves weight.t()) is a parameter, not an activation; views of one
-        # buffer (q, k and v projections saving the same input) hold its memory once.
-        root = t._base if isinstance(t, torch.Tensor) and t._base is not None else t
-        if isinstance(t, torch.Tensor) and t.device.type == "meta" and not isinstance(root, torch.nn.Parameter):
-            storage = t.untyped_storage()
-            saved[storage._cdata] = storage.nbytes()
-        return t
+    tracer = _Tracer()
 
     old, _active = _active, tracer
     try:
         with contextlib.ExitStack() as stack:
             if model is not None:
                 stack.enter_context(_patched(model, fused))
-            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t))
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
             stack.enter_context(_Functions())
             stack.enter_context(tracer.recorder)
             fn()
+            if not tracer.marks:
+                tracer.saved_bytes = tracer.live_saved()
     finally:
         _active = old
-    return Trace(tracer.ops, sum(saved.values()))
+    return Trace(tracer.ops, tracer.saved_bytes, tracer.marks)
+
+
+def price(kernels, chip, memo=None):
+    """[Op(name, Cost)] of the kernels on `chip`; memo: a dict kept per chip, so that a kernel met
+    again (the same function at the same shapes, as in every decoder layer) is priced once."""
+    memo = {} if memo is None else memo
+    out = []
+    for k in kernels:
+        key = (k.fn, k.args)
+        try:
+            cost = memo.get(key)
+        except TypeError:  # an unhashable argument: price it each time
+            out.append(Op(k.name, k.cost(chip)))
+            continue
+        if cost is None:
+            cost = memo[key] = k.cost(chip)
+        out.append(Op(k.name, cost))
+    return out
 
 
 def _ps(ns):
