@@ -168,3 +168,69 @@ def test_zero_shards_routed_experts_over_their_expert_data_parallel_group():
     experts = 2 * 4 * 3 * 64 * 32 // 2
     assert none.memory["optimizer states"] == 8 * params  # fp32 model: Adam's two moments
     assert z1.memory["optimizer states"] == int(8 * (params - experts) / 4 + 8 * experts / 2)
+
+
+def test_optimizer_step_updates_what_zero_leaves_on_the_card():
+    from torch_biren.projection.project import _optimizer_ns
+
+    # the case above: the card steps (params - experts) / 4 dense and experts / 2 routed-expert parameters
+    kw = dict(model="tiny-qwen3-moe", cards=4, ep=2, batch=4, seq=16)
+    none, z1 = project(**kw, zero=0), project(**kw, zero=1)
+    params, experts = none.memory["weights"] // 4, 2 * 4 * 3 * 64 * 32 // 2
+    assert none.optimizer_ns == pytest.approx(_optimizer_ns(params, BR166))
+    assert z1.optimizer_ns == pytest.approx(_optimizer_ns((params - experts) / 4 + experts / 2, BR166))
+    assert z1.optimizer_ns == pytest.approx(_optimizer_ns(z1.memory["optimizer states"] / 8, BR166), rel=1e-6)
+
+
+def test_adjusting_the_moe_layer_leaves_the_traced_costs_alone():
+    import torch
+
+    from torch_biren.projection.layers import layer_costs
+    from torch_biren.projection.plan import plan
+
+    cfg = config("tiny-qwen3-moe")
+    lc = layer_costs("tiny-qwen3-moe", 1, BR166, "train", 2, 16, dtype=torch.float32, need_fwd=True)
+    before = (dict(lc.total), dict(lc.fwd), {k: dict(v) for k, v in lc.busy.items()})
+    pl = plan(cfg, 2, 4, None, 1, 1, 2, 2, "train", 1, 16)
+    out, cost = M.adjust_layer_costs(lc, cfg, pl, _topo(2), BR166, "train", 32, 8, torch.float32, M.Options())
+    assert (lc.total, lc.fwd, lc.busy) == before
+    assert out.total["moe"] != lc.total["moe"] and out.total["dense"] == lc.total["dense"]
+    assert out.busy["moe"][M.TRACED_EXPERTS] - lc.busy["moe"][M.TRACED_EXPERTS] == pytest.approx(
+        out.total["moe"] - lc.total["moe"])
+
+
+def test_traced_experts_save_the_routed_rows_their_backward_needs():
+    import torch
+
+    from torch_biren.projection import trace
+
+    # 10 tokens x top-3 = 30 rows, hidden 16, expert intermediate 8, 4 experts, fp32: the gathered rows
+    # (30 x 16), the gate/up output (30 x 16) and the SwiGLU output (30 x 8); the layer's input is not kept
+    x = torch.empty((10, 16), device="meta", requires_grad=True)
+    gate_up = torch.nn.Parameter(torch.empty((4, 16, 16), device="meta"))
+    down = torch.nn.Parameter(torch.empty((4, 16, 8), device="meta"))
+
+    def step():
+        y = trace._Experts.apply(x, gate_up, down, 30)
+        trace.mark()
+        y.sum().backward()
+
+    t = trace.trace(step)
+    assert t.saved_bytes == 30 * (16 + 16 + 8) * 4
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_traced_attention_saves_one_logsumexp_per_batch_head_and_query():
+    import torch
+
+    from torch_biren.projection import trace
+
+    # batch 2 x 4 heads x 8 queries x head 16, fp32: q, k, v and out (2 x 4 x 8 x 16 each), lse 2 x 4 x 8
+    q, k, v = (torch.empty((2, 4, 8, 16), device="meta", requires_grad=True) for _ in range(3))
+
+    def step():
+        y = trace._SDPA.apply(q, k, v, None, True, None)
+        trace.mark()
+        y.sum().backward()
+
+    assert trace.trace(step).saved_bytes == 4 * (2 * 4 * 8 * 16) * 4 + 2 * 4 * 8 * 4

@@ -228,3 +228,105 @@ def test_pipeline_scatter_gather_sends_a_tp_slice_and_gathers_it_inside_the_serv
     assert "pipeline scatter/gather" in sg.report()
     sp = P.project(**kw, stack=Stack(pipeline_scatter_gather=True, sequence_parallel=True))
     assert not any("scatter/gather" in c.name for c in sp.collectives)  # already split by sequence parallelism
+
+
+# tiny-deepseek-v3 (fp32): hidden 64, 1 dense + 1 MoE layer, MLA with 4 heads, q_lora 32, kv_lora 32,
+# qk nope 16 + rope 8, v 16; 4 experts (moe_inter 32), top-2, 1 shared; 2 x 16 = 32 tokens, one micro-batch
+MLA = dict(model="tiny-deepseek-v3", cards=1, batch=2, seq=16)
+
+
+def test_recomputing_norms_and_mla_up_projections_frees_their_outputs_and_reruns_them():
+    import torch
+
+    from torch_biren.ops.rms_norm import RMS_NORM
+    from torch_biren.projection.layers import layer_costs
+    from torch_biren.sim import costs
+    from torch_biren.sim.chip import load_chip
+
+    none = P.project(**MLA)
+    norm = P.project(**MLA, recompute_modules="layernorm")
+    up = P.project(**MLA, recompute_modules=["mla_up_proj"])
+    # per layer: the two norms' outputs (64 wide) and MLA's q_a / kv_a norms' (32 + 32), 32 tokens, fp32
+    assert none.memory["activations"] - norm.memory["activations"] == 2 * 32 * (2 * 64 + 32 + 32) * 4
+    # per layer: q and k (4 heads x 24) and kv_b_proj's output (4 x (16 + 16)), v a view of it
+    assert none.memory["activations"] - up.memory["activations"] == 2 * 32 * (4 * 24 + 4 * 24 + 4 * 32) * 4
+    chip = load_chip("BR166")
+    lc = layer_costs("tiny-deepseek-v3", 1, chip, "train", 2, 16, dtype=torch.float32)
+    assert norm.recompute_ns == pytest.approx(lc.busy["dense"][RMS_NORM.name] + lc.busy["moe"][RMS_NORM.name])
+    again = costs.gemm(32, 96, 32, dtype="fp32", chip=chip).ns + costs.gemm(32, 128, 32, dtype="fp32", chip=chip).ns \
+        + 2 * costs.copy(32 * 96 * 4, "d2d", chip).ns  # q_b_proj, kv_b_proj, and q and k assembled again
+    assert up.recompute_ns == pytest.approx(2 * again)
+    assert norm.step_ns == pytest.approx(none.step_ns + norm.recompute_ns)
+    assert "recompute modules mla_up_proj" in up.report()
+
+
+def test_recomputing_the_moe_activation_frees_the_experts_swiglu_outputs():
+    from torch_biren.sim import costs
+    from torch_biren.sim.chip import load_chip
+
+    none, act = P.project(**MLA), P.project(**MLA, recompute_modules="moe_act")
+    # the MoE layer only: 32 tokens x top-2 rows x moe_inter 32, and the shared expert's 32 x 32
+    assert none.memory["activations"] - act.memory["activations"] == (32 * 2 * 32 + 32 * 32) * 4
+    chip = load_chip("BR166")
+    assert act.recompute_ns == pytest.approx(costs.swiglu(64 * 32, "fp32", chip).ns + costs.swiglu(32 * 32, "fp32",
+                                                                                                    chip).ns)
+    with pytest.raises(P.ProjectionError, match="recompute_modules takes layernorm, mla_up_proj, moe_act; got mlp"):
+        P.project(**MLA, recompute_modules="mlp")
+    full = P.project(**MLA, recompute="full", recompute_modules="moe_act")  # full keeps layer inputs only
+    assert full.memory == P.project(**MLA, recompute="full").memory
+
+
+def test_fp8_activation_caching_halves_linear_inputs_and_costs_casts():
+    import torch
+
+    kw = dict(MLA, dtype=torch.bfloat16)
+    none, fp8 = P.project(**kw), P.project(**kw, fp8_activations=True)
+    # bf16 -> 1 byte: dense layer norm outputs 32 x 192, MLP SwiGLU output 32 x 128; attention output
+    # 32 x 64 in E5M6 (half a byte saved); MoE layer: norms 32 x 192, gathered rows 64 x 64, routed SwiGLU
+    # inputs 64 x 64 and output 64 x 32, shared inputs 32 x 64 and output 32 x 32, attention output
+    dense = 32 * 192 + 32 * 128 + 32 * 64 / 2
+    moe = 32 * 192 + 64 * 64 + 64 * 64 + 64 * 32 + 32 * 64 + 32 * 32 + 32 * 64 / 2
+    assert none.memory["activations"] - fp8.memory["activations"] == dense + moe
+    assert fp8.recompute_ns > 0 and fp8.step_ns > none.step_ns  # the casts; the GEMMs stay bf16
+    assert "activations cached in FP8 (GEMMs BF16)" in fp8.report()
+    with pytest.raises(P.ProjectionError, match="fp8_activations caches a bf16 model's activations"):
+        P.project(**MLA, fp8_activations=True)
+
+
+def test_bf16_adam_moments_shrink_the_states_and_the_step():
+    from torch_biren.sim import costs
+    from torch_biren.sim.chip import load_chip
+
+    kw = dict(model="qwen2.5-7b", cards=2, batch=2, seq=256)
+    fp32, bf16 = P.project(**kw), P.project(**kw, moment_bytes=2)
+    params = fp32.memory["weights"] / 2
+    assert bf16.memory["optimizer states"] == pytest.approx(8 * params, rel=1e-6)  # fp32 master + 2 x bf16
+    chip = load_chip("BR166")
+    # read master, m, v, grad; write master, m, v, bf16 weight: 28 bytes per parameter, 20 with bf16 moments
+    assert fp32.optimizer_ns == pytest.approx(costs.generic(12 * params, 28 * params, chip).ns, rel=1e-6)
+    assert bf16.optimizer_ns == pytest.approx(costs.generic(12 * params, 20 * params, chip).ns, rel=1e-6)
+    assert "AdamW moments bf16" in bf16.report()
+
+
+def test_dualpipe_doubles_the_parameters_holds_pp_plus_one_and_shrinks_the_bubble():
+    import torch
+
+    from torch_biren.projection.layers import layer_costs
+    from torch_biren.projection.project import _dualpipe_bubble
+    from torch_biren.sim.chip import load_chip
+
+    # by hand: pp 4, F 4, B 6, GEMMs 6 (W = 2): (4/2 - 1) x (F + B + B - 3W) = 10
+    assert _dualpipe_bubble(10.0, 4.0, {"aten::mm": 6.0, "aten::add": 1.0}, 4, 1) == 10.0
+    with pytest.raises(P.ProjectionError, match="schedule 'dualpipe' needs an even pp"):
+        _dualpipe_bubble(10.0, 4.0, {}, 3, 1)
+    # tiny-llama, pp 2 (one layer per stage), 4 micro-batches: 1F1B holds 2 in flight, DualPipe 3
+    kw = dict(model="tiny-llama", cards=2, pp=2, batch=4, seq=16, micro_batch=1)
+    one, dual = P.project(**kw), P.project(**kw, schedule="dualpipe")
+    for what in ("weights", "gradients", "optimizer states"):
+        assert dual.memory[what] == 2 * one.memory[what]
+    lc = layer_costs("tiny-llama", 1, load_chip("BR166"), "train", 1, 16, dtype=torch.float32, need_fwd=True)
+    layer, base = lc.saved["dense"], lc.saved["base"]
+    assert one.memory["activations"] == int(2 * layer + base) and dual.memory["activations"] == int(3 * layer + base)
+    assert dual.bubble_ns == 0.0 < one.bubble_ns  # pp / 2 - 1 = 0: DualPipe's bubble vanishes at pp 2
+    assert dual.compute_ns == pytest.approx(one.compute_ns)  # the same micro-batches' work
+    assert "DualPipe schedule" in dual.report()

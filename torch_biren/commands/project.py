@@ -51,6 +51,15 @@ def add_arguments(p):
     p.add_argument("--overlap-param-gather", action="store_true", help="parameter all-gather during forward")
     p.add_argument("--tp-comm-overlap", action="store_true", help="TP collectives behind the layer GEMMs")
     p.add_argument("--grad-bytes", type=int, default=4, choices=(2, 4), help="gradient bytes (Megatron: fp32)")
+    p.add_argument("--recompute-modules", default="",
+                   help="comma-separated: layernorm, mla_up_proj, moe_act run again in backward (Megatron-Core's "
+                        "--recompute-modules; DeepSeek-V3's recipe)")
+    p.add_argument("--fp8-activations", action="store_true",
+                   help="cache saved Linear and MoE SwiGLU inputs in FP8, the attention output in E5M6 (DeepSeek-V3; "
+                        "memory only: the GEMMs stay BF16)")
+    p.add_argument("--moment-bytes", type=int, default=4, choices=(2, 4), help="AdamW moment bytes (DeepSeek-V3: bf16)")
+    p.add_argument("--schedule", default="1f1b", choices=("1f1b", "dualpipe"),
+                   help="pipeline schedule (DualPipe: two stages per card, pp + 1 micro-batches in flight)")
     p.add_argument("--auto", action="store_true",
                    help="search tp/pp/dp/ep/cp/micro-batch/recompute for the fastest configurations that fit")
     p.add_argument("--auto-top", type=_positive, default=5, help="configurations --auto lists")
@@ -75,7 +84,9 @@ def projection_kwargs(args):
                 storage_GBps=args.storage_GBps, memory_mode=args.memory_mode, recompute=args.recompute,
                 zero=3 if args.fsdp else args.zero, sequence_parallel=args.sequence_parallel,
                 overlap_grad_reduce=args.overlap_grad_reduce, overlap_param_gather=args.overlap_param_gather,
-                tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes)
+                tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes,
+                recompute_modules=args.recompute_modules, fp8_activations=args.fp8_activations,
+                moment_bytes=args.moment_bytes, schedule=args.schedule)
 
 
 def plan_kwargs(args):

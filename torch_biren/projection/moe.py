@@ -268,9 +268,11 @@ def options_from(value):
 
 
 def adjust_layer_costs(lc, cfg, pl, topo, chip, mode, tokens, cards_per_server, dtype, options):
-    """Replace the traced routed-expert GEMMs of one MoE layer (lc.total/fwd/busy["moe"], in place)
-    by their per-expert grouped-GEMM time at the busiest card's rows, plus the compute slowed by
-    overlapped communication; return the LayerCost, whose all-to-alls replace communication.py's."""
+    """(LayerCosts, LayerCost): a copy of `lc` (left as it is) whose traced routed-expert GEMMs of one
+    MoE layer (total/fwd/busy["moe"]) are replaced by their per-expert grouped-GEMM time at the
+    busiest card's rows, plus the compute slowed by overlapped communication; and the LayerCost,
+    whose all-to-alls replace communication.py's."""
+    lc = lc.copy()
     o = options or Options()
     m = MoE.from_config(cfg)
     dt = dtypes.key(dtype)
@@ -285,7 +287,7 @@ def adjust_layer_costs(lc, cfg, pl, topo, chip, mode, tokens, cards_per_server, 
         lc.fwd["moe"] += fwd.compute_ns["routed experts"] - traced / 3  # the traced forward is 2 of 6 GEMMs' worth
     cost.assumptions.append("MoE routed experts priced per expert at the busiest card's rows (grouped GEMM per "
                             "group); their gather, SwiGLU and combine as traced (balanced)")
-    return cost
+    return lc, cost
 
 
 def price_all_to_all(comm, cost, layers_on_path):

@@ -16,11 +16,12 @@ is assumed balanced.
 import torch
 
 from ..sim import collectives, costs
+from ..sim.dtypes import key as dtypes_key
 from ..sim.chip import Chip, load_chip
 from ..ops.attention import ATTENTION
 from ..ops.rms_norm import RMS_NORM
 from . import attention as attention_path
-from . import communication, memory
+from . import communication, memory, recipe
 from . import stack as stacks
 from . import moe as moe_model
 from .layers import layer_costs
@@ -37,9 +38,9 @@ def _positive(name, v):
         raise ProjectionError(f"{name} must be a positive integer, got {v}")
 
 
-def _optimizer_ns(params, chip):
-    # AdamW on fp32 master weights, one fused multi-tensor kernel: read w, g, m, v; write w, m, v, bf16 w.
-    return costs.generic(12 * params, params * (4 * 3 + 2 + 4 * 3 + 2), chip).ns
+def _optimizer_ns(params, chip, moment_bytes=4):
+    # AdamW on fp32 master weights, one fused multi-tensor kernel: read w, m, v and g; write w, m, v and bf16 w.
+    return costs.generic(12 * params, params * (2 * (4 + 2 * moment_bytes) + 2 + 2), chip).ns
 
 
 def _checkpoint(name, storage_GBps):
@@ -52,7 +53,8 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
             micro_batch=None, context=None, network=None, cards_per_server=8, recompute=None, zero=None,
             fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, stack=None,
             sequence_parallel=None, overlap_grad_reduce=None, overlap_param_gather=None, tp_comm_overlap=None,
-            grad_bytes=None, suggest=True, moe_options=None, ranges=False):
+            grad_bytes=None, suggest=True, moe_options=None, ranges=False, recompute_modules=None,
+            fp8_activations=None, moment_bytes=None, schedule=None):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
     model: a catalogue name or an HF config.json (or its folder). batch: default one sequence per
     data-parallel replica (x 4 pp when pipelined); seq: default 2048 (or the model's context if
@@ -66,7 +68,8 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
     st = stacks.make(stack, recompute=recompute, zero=zero, sequence_parallel=sequence_parallel,
                      overlap_grad_reduce=overlap_grad_reduce, overlap_param_gather=overlap_param_gather,
-                     tp_comm_overlap=tp_comm_overlap, grad_bytes=grad_bytes)
+                     tp_comm_overlap=tp_comm_overlap, grad_bytes=grad_bytes, recompute_modules=recompute_modules,
+                     fp8_activations=fp8_activations, moment_bytes=moment_bytes, schedule=schedule)
     try:
         chip = chip if isinstance(chip, Chip) else load_chip(chip)
         if memory_mode:
@@ -122,7 +125,7 @@ def _priced(inputs, chip):
     # MoE as it trains (moe.py): routed experts per expert at the busiest card's rows, hierarchical dispatch/combine.
     moe_cost = None
     if moe_model.applies(inputs["name"], inputs["cfg"], inputs["moe_options"]):
-        moe_cost = moe_model.adjust_layer_costs(lc, inputs["cfg"], pl, topo, chip, mode,
+        lc, moe_cost = moe_model.adjust_layer_costs(lc, inputs["cfg"], pl, topo, chip, mode,
                                                 pl.micro_batch * inputs["seq_in"] // inputs["cp"],
                                                 inputs["cards_per_server"], inputs["dtype"], inputs["moe_options"])
     return dict(inputs, chip=chip, topo=topo, lc=lc, moe_cost=moe_cost)
@@ -174,12 +177,26 @@ def _assemble(ctx, st):
         recompute_ns = f_mb - lc.fwd["base"]
     elif train and st.recompute == "selective":
         recompute_ns = attn_f * cp
+    freed = None
+    if train and st.fp8_activations and ctx["dtype"].itemsize != 2:
+        raise ProjectionError(f"fp8_activations caches a bf16 model's activations in FP8; this one runs in "
+                              f"{ctx['dtype']}")
+    if train and st.recompute != "full" and (st.recompute_modules or st.fp8_activations):  # recipe.py
+        shapes = recipe.shapes(cfg, tp, st.sequence_parallel)
+        tokens_mb = pl.micro_batch * ctx["seq_in"] // cp
+        sp = 1 / tp if st.sequence_parallel else 1.0
+        norms = {kind: lc.busy[kind].get(RMS_NORM.name, 0.0) * sp for kind in ("dense", "moe")}
+        again = recipe.backward_ns(shapes, st, tokens_mb, dtypes_key(ctx["dtype"]), ctx["dtype"].itemsize, chip, norms)
+        recompute_ns += (again["dense"] * dense + again["moe"] * moe) * share
+        freed = recipe.freed(shapes, st, tokens_mb, ctx["dtype"].itemsize)
     t_mb += recompute_ns
     elt = ctx["dtype"].itemsize
     act = pl.micro_batch * ctx["seq_in"] // cp * cfg.hidden_size * elt  # one micro-batch's hidden states
     m = pl.microbatches if train else 1
     # 1F1B: m + (pp - 1) / v micro-batch slots on the critical path (v = 1: the plain schedule)
     slots = m + (pp - 1) / v if train else pp
+    if train and st.schedule == "dualpipe":
+        slots = m + _dualpipe_bubble(t_mb, f_mb, ops, pp, v) / t_mb
     base_share = 1.0 if pp == 1 else 0.5  # embedding on the first stage, head on the last
     params_card = lc.params["base"] * base_share + (lc.params["dense"] * dense + lc.params["moe"] * moe) * share
     experts_card = (lc.expert_params["dense"] * dense + lc.expert_params["moe"] * moe) * share
@@ -195,9 +212,12 @@ def _assemble(ctx, st):
     _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card, pl, layers_stage)
     if ctx["moe_cost"]:  # dispatch/combine as moe.py prices and overlaps them
         moe_model.price_all_to_all(comm, ctx["moe_cost"], slots * moe * share)
-    optimizer_ns = _optimizer_ns(params_card / (pl.dp if st.zero >= 1 else 1), chip) if train else 0.0
+    # The parameters whose optimizer states the card holds (memory.py: routed experts over dp / ep), each copy.
+    updated = memory.sharded_params(lc, pl, st, 1, params_card, dense, moe, layers_stage)
+    updated *= 2 if st.schedule == "dualpipe" else 1
+    optimizer_ns = _optimizer_ns(updated, chip, st.moment_bytes) if train else 0.0
     compute = t_mb * slots if train else t_mb * pp
-    bubble = t_mb * (pp - 1) / v if train else 0.0
+    bubble = t_mb * (slots - m) if train else 0.0
     exposed = sum(c.exposed_ns for c in comm)
     step = compute + exposed + optimizer_ns
     tokens = ctx["batch"] * (ctx["seq"] if mode != "decode" else 1)
@@ -205,7 +225,7 @@ def _assemble(ctx, st):
     peak = chip.matrix_flops("bf16")
     working = _working_set(cfg, pl, ctx["seq_in"] // cp, tp, elt, moe > 0) if not train else 0
     mem = memory.per_card(lc, mode, pl, st, params_card, layer_params, elt, dense, moe, layers_stage, act,
-                          heads_card, ctx["seq_local"], v, working)
+                          heads_card, ctx["seq_local"], v, working, freed)
     scale = slots if train else pp
     top_ops = {op: ns * scale for op, ns in ops.items()}
     if recompute_ns:
@@ -250,10 +270,25 @@ def _assemble(ctx, st):
                   decode_Bps=bandwidth, recompute_ns=recompute_ns * slots if train else 0.0, moe=ctx["moe_cost"])
 
 
+def _dualpipe_bubble(t_mb, f_mb, ops, pp, v):
+    """DualPipe's bubble (DeepSeek-V3 Table 2): (pp/2 - 1)(F&B + B - 3W), F&B (an overlapped forward and
+    backward chunk) = F + B, W the weight gradients, taken as half of the backward GEMMs (a third of
+    all GEMM time: the forward GEMMs are the other third)."""
+    if pp % 2 or v != 1:
+        raise ProjectionError(f"schedule 'dualpipe' needs an even pp and virtual_stages 1, got pp={pp}, "
+                              f"virtual_stages={v}")
+    w = sum(ns for op, ns in ops.items() if op in _GEMMS) / 3
+    b = t_mb - f_mb
+    return max(0.0, (pp / 2 - 1) * (t_mb + b - 3 * w))
+
+
+_GEMMS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_grouped_mm")
+
+
 def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage):
     """Set each collective's exposed time: what compute hides of it under the stack's overlap options."""
     b_mb = t_mb - f_mb
-    gemm = sum(ns for op, ns in ops.items() if op in ("aten::mm", "aten::addmm", "aten::bmm", "aten::_grouped_mm"))
+    gemm = sum(ns for op, ns in ops.items() if op in _GEMMS)
     bucket = stacks.BUCKET_PARAMS if pl.dp < 40 else stacks.BUCKET_PARAMS_PER_DP * pl.dp
     tail = min(1.0, bucket / max(1.0, params_card))  # the last bucket waits for the end of backward
     budget = {"gemm": gemm * slots, "attention": attention_ns * cp * slots, "bwd": b_mb, "fwd": f_mb,

@@ -28,6 +28,18 @@ Each option's effect, as project() models it:
 - pipeline_scatter_gather (Narayanan et al. 2021 sec. 4.1; without sequence parallelism, whose
   activations are split already): each tensor-parallel rank sends 1/tp of the stage's output to the
   next stage, which all-gathers it over the card links.
+- recompute_modules (Megatron-Core's --recompute-modules; DeepSeek-V3, arXiv 2412.19437 sec. 3.2.3
+  and 3.3): "layernorm", "mla_up_proj", "moe_act" run again in backward instead of keeping their
+  outputs (recipe.py names the tensors and the kernels); under full recomputation, which keeps only
+  each layer's input, they change nothing.
+- fp8_activations (DeepSeek-V3 sec. 3.3): saved Linear inputs and MoE SwiGLU inputs cached in FP8,
+  the attention output in E5M6 (recipe.py); the GEMMs stay BF16, so only memory and the casts change.
+- moment_bytes 2 (DeepSeek-V3 sec. 3.3): AdamW's two moments in BF16; the fp32 master weights stay:
+  4 + 2 x 2 = 8 bytes per parameter of optimizer state instead of 12, and the step reads and writes less.
+- schedule "dualpipe" (DeepSeek-V3 sec. 3.2.1, Table 2): each pipeline rank holds two stages (stage
+  i and pp-1-i), so twice the parameters (weights, gradients, optimizer states); bubble
+  (pp/2 - 1)(F&B + B - 3W) instead of 1F1B's (pp - 1)(F + B), W the weight-gradient part of
+  backward (taken as half of the backward GEMMs); pp + 1 micro-batches' activations in flight.
 - attention "materialised" (attention.py): the score matrix written out, softmax and dropout
   (attention_dropout) as their own kernels, as Megatron-LM ran before flash attention; "flash" (the
   default, Megatron-Core's with Transformer Engine): the traced fused kernel.
@@ -36,8 +48,10 @@ Each option's effect, as project() models it:
 from dataclasses import dataclass, fields, replace
 
 from .plan import ProjectionError
+from .recipe import RECOMPUTE_MODULES
 
 RECOMPUTE = ("none", "selective", "full")
+SCHEDULES = ("1f1b", "dualpipe")
 ATTENTION = ("flash", "materialised")
 # Megatron-Core's default gradient bucket: max(40M, 1M x dp) parameters.
 BUCKET_PARAMS, BUCKET_PARAMS_PER_DP = 40_000_000, 1_000_000
@@ -56,6 +70,10 @@ class Stack:
     pipeline_scatter_gather: bool = False
     attention: str = "flash"
     attention_dropout: float = 0.0  # on the attention probabilities (materialised attention only)
+    recompute_modules: tuple = ()  # of RECOMPUTE_MODULES
+    fp8_activations: bool = False
+    moment_bytes: int = 4  # AdamW's moments: 4 fp32, 2 bf16
+    schedule: str = "1f1b"
 
     def __post_init__(self):
         if self.recompute not in RECOMPUTE:
@@ -69,6 +87,20 @@ class Stack:
         if not 0 <= self.attention_dropout < 1 or (self.attention_dropout and self.attention == "flash"):
             raise ProjectionError(f"attention_dropout={self.attention_dropout} needs attention='materialised' and "
                                   "0 <= p < 1 (the flash kernel is traced without dropout)")
+
+        bad = [m for m in self.recompute_modules if m not in RECOMPUTE_MODULES]
+        if bad or not isinstance(self.recompute_modules, tuple):
+            raise ProjectionError(f"recompute_modules takes {', '.join(RECOMPUTE_MODULES)}; got "
+                                  f"{', '.join(map(str, bad or [self.recompute_modules]))}")
+        if self.moment_bytes not in (2, 4):
+            raise ProjectionError(f"moment_bytes must be 2 (bf16) or 4 (fp32), got {self.moment_bytes}")
+        if self.schedule not in SCHEDULES:
+            raise ProjectionError(f"schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
+
+    @property
+    def optimizer_bytes(self):
+        """Optimizer state bytes per parameter: fp32 master weights and AdamW's two moments."""
+        return 4 + 2 * self.moment_bytes
 
     def distributes(self, tp):
         """Whether the checkpointed layer inputs are split over tp (distribute_saved_activations applies)."""
@@ -89,7 +121,12 @@ class Stack:
                  f", TP comm {_on(self.tp_comm_overlap)}",
                  "saved activations distributed over tp" if self.distributes(tp) else None,
                  "pipeline scatter/gather" if self.pipeline_scatter_gather and tp > 1 else None,
-                 f"attention materialised (dropout {self.attention_dropout:g})" if self.attention != "flash" else None]
+                 f"attention materialised (dropout {self.attention_dropout:g})" if self.attention != "flash" else None,
+                 f"recompute modules {', '.join(self.recompute_modules)}"
+                 if self.recompute_modules and self.recompute != "full" else None,
+                 "activations cached in FP8 (GEMMs BF16)" if self.fp8_activations else None,
+                 "AdamW moments bf16" if self.moment_bytes == 2 else None,
+                 "DualPipe schedule" if self.schedule == "dualpipe" else None]
         return ", ".join(p for p in parts if p)
 
 
@@ -109,5 +146,7 @@ def make(stack=None, **options):
             raise ProjectionError(f"unknown training-stack option '{k}'")
         if k == "recompute" and isinstance(v, bool):
             v = "full" if v else "none"
+        if k == "recompute_modules":  # "layernorm,mla_up_proj" or a list
+            v = tuple(m.strip() for m in v.split(",") if m.strip()) if isinstance(v, str) else tuple(v)
         kw[k] = v
     return base.with_(**kw)

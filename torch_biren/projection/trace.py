@@ -228,7 +228,7 @@ class _SDPA(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, mask, causal, scale):
         t = _active
-        b, h, lq = q.shape[:-2].numel(), q.shape[-3], q.shape[-2]
+        b, h, lq = q.shape[:-3].numel(), q.shape[-3], q.shape[-2]  # lse: one per batch, head and query
         with t.quiet():
             out = like_query(q, (*q.shape[:-1], v.shape[-1]))
             lse = q.new_empty((b, h, lq), dtype=torch.float32)
@@ -335,17 +335,21 @@ class _Experts(torch.autograd.Function):
         experts = gate_up.shape[0]
         t.ops.extend(_expert_kernels(tokens, rows, h, inter, dt, backward=False, experts=experts))
         ctx.shape = (tokens, rows, h, inter, dt)
-        ctx.experts = experts
-        ctx.save_for_backward(x)
+        ctx.experts, ctx.x_shape = experts, x.shape
         with t.quiet():
+            # What the grouped GEMMs' backward needs: the gathered rows (the gate/up weight gradient),
+            # the gate/up output (SwiGLU's backward) and the SwiGLU output (the down weight gradient).
+            gathered, gate_up_out, act = (x.new_empty((rows, n)) for n in (h, 2 * inter, inter))
+            ctx.save_for_backward(gathered, gate_up_out, act)
             return torch.empty_like(x)
 
     @staticmethod
     def backward(ctx, dy):
         t = _active
         t.ops.extend(_expert_kernels(*ctx.shape, backward=True, experts=ctx.experts))
-        (x,) = ctx.saved_tensors
-        return torch.empty_like(x), None, None, None
+        gathered = ctx.saved_tensors[0]
+        with t.quiet():
+            return gathered.new_empty(ctx.x_shape), None, None, None
 
 
 def _d2d(nbytes, chip):
