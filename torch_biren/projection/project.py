@@ -207,15 +207,15 @@ def _assemble(ctx, st):
     kv_heads = max(1, getattr(cfg, "num_key_value_heads", cfg.num_attention_heads) // tp)
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     kv_chunk = 2 * pl.micro_batch * ctx["seq_local"] * kv_heads * head_dim * elt
-    comm = communication.per_step(pl, topo, mode, st, cp, act, slots, layers_stage, moe * share, k, params_card,
-                                  kv_chunk, ctx["cards_per_server"], v)
-    _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card, pl, layers_stage)
+    copies = 2 if train and st.schedule == "dualpipe" else 1  # DualPipe: both stages' gradients and parameters
+    comm = communication.per_step(pl, topo, mode, st, cp, act, slots, layers_stage, moe * share, k,
+                                  params_card * copies, kv_chunk, ctx["cards_per_server"], v)
+    _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card * copies, pl, layers_stage)
     if ctx["moe_cost"]:  # dispatch/combine as moe.py prices and overlaps them
         moe_model.price_all_to_all(comm, ctx["moe_cost"], slots * moe * share)
     # The parameters whose optimizer states the card holds (memory.py: routed experts over dp / ep), each copy.
     updated = memory.sharded_params(lc, pl, st, 1, params_card, dense, moe, layers_stage)
-    updated *= 2 if st.schedule == "dualpipe" else 1
-    optimizer_ns = _optimizer_ns(updated, chip, st.moment_bytes) if train else 0.0
+    optimizer_ns = _optimizer_ns(updated * copies, chip, st.moment_bytes) if train else 0.0
     compute = t_mb * slots if train else t_mb * pp
     bubble = t_mb * (slots - m) if train else 0.0
     exposed = sum(c.exposed_ns for c in comm)
@@ -244,8 +244,14 @@ def _assemble(ctx, st):
     assumptions.append("kernels as torch_biren runs them (fused RMSNorm/SwiGLU/RoPE/attention, HF's module code)"
                        if ctx["fused"] else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
     if train:
-        assumptions.append("bf16 weights, fp32 AdamW states; overlapped communication does not slow the kernels it "
-                           "hides behind (no published BR166 figure for the contention)")
+        assumptions.append(f"bf16 weights, fp32 master weights, AdamW moments {'bf16' if st.moment_bytes == 2 else 'fp32'}"
+                           "; overlapped communication does not slow the kernels it hides behind (no published BR166 "
+                           "figure for the contention)")
+        if st.schedule == "dualpipe":
+            assumptions.append("DualPipe: each card keeps both its stages' weights, gradients and optimizer states; "
+                               "the weight gradients (W in its bubble) taken as half of the backward GEMMs")
+        if st.fp8_activations and st.recompute != "full":
+            assumptions.append("FP8 activation caching for memory (and its casts) only: the GEMMs are priced in BF16")
     assumptions.append("MFU counts model FLOPs with causal attention (the unmasked half, as the kernels are charged)")
     inferred = chip.inferred()
     if inferred:

@@ -137,12 +137,17 @@ ADDED = [
           lambda r: r.model_flops),
     Added("DeepSeek-V3, 2048 H800 (EP 64, PP 16)",
           dict(model="deepseek-v3", cards=2048, chip="H800", batch=15360, seq=4096, pp=16, ep=64, micro_batch=1,
-               zero=1, moe_options=dict(node_limit=4, overlap=True, comm_units_share=20 / 132, dispatch_bytes=1.0)),
+               zero=1, moe_options=dict(node_limit=4, overlap=True, comm_units_share=20 / 132, dispatch_bytes=1.0),
+               schedule="dualpipe", recompute_modules=("layernorm", "mla_up_proj", "moe_act"), fp8_activations=True,
+               moment_bytes=2),
           1e12 / (180e3 * 3600), "tokens/s per GPU",
           "DeepSeek-V3 technical report, arXiv 2412.19437: 180K H800 GPU hours per trillion tokens; 2048 H800, "
           "PP 16 (DualPipe), EP 64 over 8 nodes, ZeRO-1 DP, node-limited routing to 4 nodes, batch 15,360 x 4096",
-          "BF16 GEMMs (the report's are FP8), 1F1B bubble (DualPipe's is smaller), DeepSeek's MoE recipe "
-          "(projection.moe.DEEPSEEK_V3)"),
+          "BF16 GEMMs (the report's are FP8), DeepSeek's MoE recipe (projection.moe.DEEPSEEK_V3) and its memory "
+          "recipe: DualPipe (sec. 3.2.1, Table 2: two stages per rank, PP + 1 micro-batches in flight), "
+          "recomputation of RMSNorm and the MLA up-projections (sec. 3.2.3) and of the MoE SwiGLU output "
+          "(sec. 3.3), Linear and MoE SwiGLU inputs cached in FP8, the attention output in E5M6, BF16 AdamW "
+          "moments (sec. 3.3); FP8 caching modelled for memory only"),
     Added("MPT-7B, 8 H100 (llm-foundry FSDP)", dict(_MPT, model=_config("mpt_7b"), cards=8, batch=48, micro_batch=6),
           10643, "tokens/s per GPU",
           "mosaicml/llm-foundry scripts/train/benchmarking/README.md, H100 80GB BF16: 7b, seq 2048, 8 GPUs, "
