@@ -14,17 +14,24 @@ from torch_biren.sim.profiler import format_time
 OUT = os.path.join(os.path.dirname(__file__), "results", "moe_projections.md")
 
 # DeepSeek-V3 as trained (arXiv 2412.19437 sec. 3.2 and 4.2): PP 16, EP 64 over 8 nodes, ZeRO-1 DP,
-# no TP; sequence 4096, batch 15,360 sequences after the ramp-up; BF16 here (the report's GEMMs are FP8).
-V3 = dict(model="deepseek-v3", batch=15360, seq=4096, pp=16, ep=64, micro_batch=1, cards=2048)
+# no TP; sequence 4096, batch 15,360 sequences after the ramp-up; BF16 GEMMs here (the report's are FP8).
+V3 = dict(model="deepseek-v3", batch=15360, seq=4096, pp=16, ep=64, micro_batch=1, cards=2048, zero=1)
+# Its memory recipe (sec. 3.2.1 DualPipe, 3.2.3 recomputation, 3.3 FP8 caching and bf16 moments; stack.py).
+RECIPE = dict(schedule="dualpipe", recompute_modules=("layernorm", "mla_up_proj", "moe_act"), fp8_activations=True,
+              moment_bytes=2)
 QWEN = dict(model="qwen3-30b-a3b", batch=512, seq=4096, ep=8, cards=64, micro_batch=1)
 
 CASES = [
-    ("DeepSeek-V3, 2048 x H800, as the report trains it", dict(V3, chip="H800"), moe.DEEPSEEK_V3),
-    ("DeepSeek-V3, 2048 x H800, no node limit, BF16 dispatch, no overlap", dict(V3, chip="H800"), None),
-    ("DeepSeek-V3, 2048 x H100, as the report trains it", dict(V3, chip="H100"), moe.DEEPSEEK_V3),
-    ("DeepSeek-V3, 2048 x BR166, DeepSeek's recipe", dict(V3, chip="BR166"), moe.DEEPSEEK_V3),
-    ("DeepSeek-V3, 2048 x BR166, no node limit, BF16 dispatch, no overlap", dict(V3, chip="BR166"), None),
-    ("DeepSeek-V3, 2048 x BR166, DeepSeek's recipe, imbalance 1.3", dict(V3, chip="BR166"),
+    ("DeepSeek-V3, 2048 x H800, as the report trains it", dict(V3, **RECIPE, chip="H800"), moe.DEEPSEEK_V3),
+    ("DeepSeek-V3, 2048 x H800, the report's recipe with 1F1B", dict(V3, **dict(RECIPE, schedule="1f1b"),
+                                                                     chip="H800"), moe.DEEPSEEK_V3),
+    ("DeepSeek-V3, 2048 x H800, plain 1F1B stack, no node limit, BF16 dispatch, no overlap", dict(V3, chip="H800"),
+     None),
+    ("DeepSeek-V3, 2048 x H100, as the report trains it", dict(V3, **RECIPE, chip="H100"), moe.DEEPSEEK_V3),
+    ("DeepSeek-V3, 2048 x BR166, DeepSeek's recipe", dict(V3, **RECIPE, chip="BR166"), moe.DEEPSEEK_V3),
+    ("DeepSeek-V3, 2048 x BR166, plain 1F1B stack, no node limit, BF16 dispatch, no overlap", dict(V3, chip="BR166"),
+     None),
+    ("DeepSeek-V3, 2048 x BR166, DeepSeek's recipe, imbalance 1.3", dict(V3, **RECIPE, chip="BR166"),
      moe.Options(**{**moe.DEEPSEEK_V3.__dict__, "imbalance": 1.3})),
     ("Qwen3-30B-A3B, 64 x H100, ep 8 (one server), no overlap", dict(QWEN, chip="H100"), None),
     ("Qwen3-30B-A3B, 64 x BR166, ep 8 (one server), no overlap", dict(QWEN, chip="BR166"), None),
@@ -35,46 +42,54 @@ CASES = [
 
 NOTES = """## Where the time goes (read with the table; numbers from this run)
 
-**DeepSeek-V3 on 2,048 H800, as its report trains it** (PP 16, EP 64 over 8 servers, node-limited
-routing to 4 servers, FP8 dispatch / BF16 combine, DualPipe-style overlap with 20 of 132 SMs serving
-communication): about 1,385 tokens/s per GPU, i.e. 1e12 / (1,385 x 3,600) = 201K GPU hours per
-trillion tokens, against the report's 180K (about 1,543 tokens/s per GPU): **-10%**, with nothing
-tuned on it. The projection runs BF16 GEMMs where the report runs FP8 ones (the chip files give no
-FP8 peak), which alone makes it pessimistic; DualPipe's smaller bubble is not modelled (1F1B's
-15/135 of the step is charged), which also errs low. Per step: compute 19.1 s (of which about 1.1 s
-is the compute lost to the SMs serving overlapped communication), bubble 2.4 s, all-to-all 8.4 s
-all hidden (dispatch 3.6 s + combine 4.8 s: per card and call 92 MB over the network and 206 MB over
-NVLink for dispatch in FP8, twice that for combine), DP reduce-scatter + all-gather 0.35 s and
-pipeline sends 0.4 s exposed. Without node limit, FP8 dispatch and overlap, the same cluster would
-spend 21.2 s per step in exposed all-to-all (411 MB per card and call over the network: 7 of 8
-experts off the server) and run at 729 tokens/s per GPU: node-limited routing cuts network volume
-2.2x (3.15 servers reached per token instead of 7 expert copies), FP8 halves dispatch, and overlap
-hides the rest.
+**DeepSeek-V3 on 2,048 H800, as its report trains it** (PP 16 with DualPipe, EP 64 over 8 servers,
+ZeRO-1, node-limited routing to 4 servers, FP8 dispatch / BF16 combine, overlap with 20 of 132 SMs
+serving communication; recomputation of RMSNorm, the MLA up-projections and the MoE SwiGLU output,
+FP8 activation caching, bf16 AdamW moments): 1,428 tokens/s per GPU, i.e. 1e12 / (1,428 x 3,600)
+= 195K GPU hours per trillion tokens, against the report's 180K (1,543 tokens/s per GPU): **-7.5%**,
+nothing tuned on it. The GEMMs run in BF16 where the report's run in FP8 (the chip files give no
+FP8 peak; FP8 caching is modelled for memory only), which alone errs low. Per step: compute 19.7 s
+(of it 1.0 s recomputed in backward and about 1 s lost to the SMs serving communication), DualPipe's
+bubble 1.2 s (1F1B's would be 2.5 s), all-to-all 8.0 s, all hidden (dispatch 3.4 s + combine 4.6 s:
+per card and call 92 MB over the network and 206 MB over NVLink for dispatch in FP8, twice that for
+combine), pipeline sends 0.38 s and the DP reduce-scatter + all-gather of both DualPipe stages 0.26 s
+exposed. With 1F1B instead of DualPipe: 1,354 tokens/s. Without node limit, FP8 dispatch, overlap
+and the memory recipe (plain 1F1B): 21.2 s of exposed all-to-all per step (411 MB per card and call
+over the network: 7 of 8 experts off the server), 740 tokens/s per GPU: node-limited routing cuts
+network volume 2.2x (3.15 servers reached per token instead of 7 expert copies), FP8 halves
+dispatch, and overlap hides the rest.
 
 **The same recipe on 2,048 BR166** (card links: BR100's 8 x 32 GB/s each way, inferred; network:
-roce-200, 25 GB/s per card, an assumption): 1,130 tokens/s per card, 82% of the H800. The GEMMs
+roce-200, 25 GB/s per card, an assumption): 1,148 tokens/s per card, 80% of the H800. The GEMMs
 are about as fast (1,024 vs 989 TFLOPS BF16 peak, both inferred for BR166), but the all-to-all
-takes 19.7 s per step (network bound at 25 GB/s x 68% achieved, against 50 GB/s x 80% on the H800
-cluster), more than the 21.7 s of compute can hide once the comm units' share is taken off it:
-about 1 s stays exposed. A 1.3x load imbalance costs BR166 24% (888 tokens/s): the busiest card's
-experts and its received all-to-all both scale, and the exposed part grows to 6.9 s. Without
-DeepSeek's recipe the BR166 cluster drops to 420 tokens/s per card, 68% of the step in all-to-all:
-the network, not
-the chip, is what a BR166 MoE cluster has to be planned around (a 400 Gb/s NIC per card, or the
-supernode network preset, changes the answer: try `network="roce-400"`).
+takes 18.7 s per step (network bound at 25 GB/s x 68% achieved, against 50 GB/s x 80% on the H800
+cluster); DualPipe's overlap still hides it under the 23.9 s of compute, which the comm units'
+share slows. A 1.3x load imbalance costs 8% (1,059 tokens/s): the busiest card's experts and its
+received all-to-all both scale. Without DeepSeek's recipe the BR166 cluster drops to 421 tokens/s
+per card, 68% of the step in exposed all-to-all: the network, not the chip, is what a BR166 MoE
+cluster has to be planned around (a 400 Gb/s NIC per card, or the supernode network preset,
+changes the answer: try `network="roce-400"`).
 
 **Qwen3-30B-A3B on 64 cards, EP 8 inside one server**: no network traffic for the experts (117 MB
-per card and call over the card links). H100: 14,034 tokens/s per card, 20% of the step in
-all-to-all. BR166: 9,828 tokens/s per card; its card links (256 GB/s each way at 68%) against
-NVLink's 450 GB/s at 93% make the all-to-all 2.3x longer (1.07 s per step, 32%). Overlapped, BR166
-hides all of it under the 2.0 s of compute and reaches 14,444 tokens/s per card. EP 16 spans two
-servers and puts 67 MB per card and call on the 25 GB/s network: 6.1 s of all-to-all, 3,989 tokens/s
-per card. On BR166 keep the expert-parallel group inside a server.
+per card and call over the card links). H100: 14,470 tokens/s per card, 20% of the step in
+all-to-all. BR166: 8,930 tokens/s per card; its card links (256 GB/s each way at 68%) against
+NVLink's 450 GB/s at 93% make the all-to-all 2.3x longer (1.07 s per step, 29%). Overlapped, BR166
+hides all of it under the 2.0 s of compute and reaches 12,583 tokens/s per card. EP 16 spans two
+servers and puts 67 MB per card and call on the 25 GB/s network: 6.1 s of all-to-all, 3,890 tokens/s
+per card. On BR166 keep the expert-parallel group inside a server. (These rows run without ZeRO:
+57.7 GiB of optimizer states alone, so they do not fit; `--zero 1` is the first fix.)
 
-**Memory**: the DeepSeek-V3 rows do not fit (about 135 GiB of activations per card) because the
-projection keeps every MoE layer's activations of the 16 in-flight micro-batches in BF16; the report
-recomputes RMSNorm and the MLA up-projections, stores activations in FP8 and caches fewer of them.
-The memory options are the projection's training-stack work (issue 13 item 2), not this file's.
+**Memory**: DeepSeek-V3 with the report's recipe needs 92.1 GiB per card (74.5 GiB on an 80 GB
+H800, 63.5 on a BR166): DualPipe keeps two stages per card, so the model states are 34.3 GiB (weights
+9.7, fp32 gradients 19.4, optimizer states 5.2), and 17 micro-batches in flight x 4 layers x 0.83 GiB
+of activations per MoE layer + 2.0 GiB of fp32 logits make 57.8 GiB. Of the 0.83 GiB, HF's module code
+(which the projection traces) keeps an fp32 copy of the router's input (0.11 GiB) and the attention
+output twice (0.22 GiB, one BF16 for the attention backward and one E5M6 for o_proj), which the
+report's own kernels need not; the rest is the FP8 gathered rows (0.22) and SwiGLU inputs (0.13) the
+report caches, the norms' inputs and small tensors. The same recipe under 1F1B fits (71.7 GiB). The
+traced MoE layer now keeps what a grouped-GEMM backward needs (the gathered rows, the gate/up and
+SwiGLU outputs: 0.81 GiB per layer and micro-batch before FP8 and recomputation), which the earlier
+tables left out.
 """
 
 
