@@ -74,18 +74,22 @@ NOTES = """## What the errors say
   58% at batch 52 with 2,048-token prompts). TensorRT-LLM writes the new token in place. An in-place
   (static or paged) KV cache is what the projection is missing to express a serving engine; the
   rows are reported as they come.
-- **DeepSeek-V3 (-7.8%, does not fit: 120 GiB per card).** Activations are 102 GiB: 16 micro-batches
-  in flight on the first stage x 4 layers x 1.5 GiB per MoE layer as traced, of which MLA's
-  up-projected q, k, v are about 0.5 GiB and the norms' outputs about 0.1 GiB (from the saved
-  tensors' shapes). The report (sec. 3.2.3, 3.3.3) recomputes RMSNorm and the MLA up-projections in
-  backward, caches most activations in FP8 and keeps the AdamW moments in BF16; DualPipe holds
-  PP + 1 micro-batches (one more than 1F1B) and two copies of the weights. None of these is modelled
-  yet, so the row stays a strict xfail in tests/projection/test_published_added.py. Two memory faults
-  found on the way: ZeRO-1 sharded the routed experts' optimizer states over all of dp although they
-  are replicated only on dp / ep = 2 cards (fixed in memory.py: 0.2 -> 3.9 GiB here); and the traced
-  MoE layer (trace.py's _Experts) saves only the layer's input, not the routed rows' gathered input,
-  gate/up output and SwiGLU output that a grouped-GEMM backward needs (32,768 rows x (7,168 + 4,096 +
-  2,048) x 2 B = 0.81 GiB per MoE layer and micro-batch here), so MoE activation memory is understated.
+- **DeepSeek-V3 (-7.5%, does not fit: 92.1 GiB per card).** Projected in the report's recipe: DualPipe
+  (Table 2: two stages per rank, PP + 1 micro-batches in flight, bubble (PP/2 - 1)(F&B + B - 3W)),
+  recomputation of RMSNorm, the MLA up-projections (sec. 3.2.3) and the MoE SwiGLU output, Linear
+  and MoE SwiGLU inputs cached in FP8 and the attention output in E5M6, bf16 AdamW moments (sec. 3.3);
+  stack.py / recipe.py model each, FP8 caching for memory only (the GEMMs stay BF16, which errs low).
+  Memory: model states 34.3 GiB (twice a stage's: weights 9.7, fp32 gradients 19.4, optimizer states
+  5.2) + activations 57.8 GiB (17 in flight x 4 layers x 0.83 GiB + 2.0 GiB of fp32 logits) against
+  74.5 GiB; with 1F1B the same recipe fits at 71.7 GiB (1,354 tokens/s, -12.3%). Of the 0.83 GiB per
+  MoE layer, HF's module code keeps an fp32 copy of the router's input (0.11 GiB) and the attention
+  output twice (0.22 GiB) that the report's kernels need not; the row stays a strict xfail in
+  tests/projection/test_published_added.py. Fixed on the way: the traced MoE layer (trace.py's
+  _Experts) now saves the routed rows a grouped-GEMM backward needs (0.81 GiB per layer and
+  micro-batch before the recipe; it saved only the layer input), the traced attention's logsumexp is
+  batch x heads x queries (it was heads times too big: 0.25 GiB per DeepSeek layer), and the optimizer
+  step's time updates the parameters ZeRO-1 leaves on the card (routed experts over dp / ep), as the
+  memory does.
 """
 
 
