@@ -229,7 +229,8 @@ def _assemble(ctx, st):
     scale = slots if train else pp
     top_ops = {op: ns * scale for op, ns in ops.items()}
     if recompute_ns:
-        top_ops["(recomputed forward)"] = recompute_ns * slots
+        recipe_only = st.recompute == "none" and not st.recompute_modules  # FP8 casts alone
+        top_ops["(FP8 activation casts)" if recipe_only else "(recomputed forward)"] = recompute_ns * slots
     for c in comm:
         top_ops[f"({c.name})"] = top_ops.get(f"({c.name})", 0.0) + c.ns
     if optimizer_ns:
@@ -244,9 +245,9 @@ def _assemble(ctx, st):
     assumptions.append("kernels as torch_biren runs them (fused RMSNorm/SwiGLU/RoPE/attention, HF's module code)"
                        if ctx["fused"] else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
     if train:
-        assumptions.append(f"bf16 weights, fp32 master weights, AdamW moments {'bf16' if st.moment_bytes == 2 else 'fp32'}"
-                           "; overlapped communication does not slow the kernels it hides behind (no published BR166 "
-                           "figure for the contention)")
+        moments = "bf16" if st.moment_bytes == 2 else "fp32"
+        assumptions.append(f"bf16 weights, fp32 master weights, AdamW moments {moments}; overlapped communication "
+                           "does not slow the kernels it hides behind (no published BR166 figure for the contention)")
         if st.schedule == "dualpipe":
             assumptions.append("DualPipe: each card keeps both its stages' weights, gradients and optimizer states; "
                                "the weight gradients (W in its bubble) taken as half of the backward GEMMs")
