@@ -287,7 +287,15 @@ def test_fp8_activation_caching_halves_linear_inputs_and_costs_casts():
     dense = 32 * 192 + 32 * 128 + 32 * 64 / 2
     moe = 32 * 192 + 64 * 64 + 64 * 64 + 64 * 32 + 32 * 64 + 32 * 32 + 32 * 64 / 2
     assert none.memory["activations"] - fp8.memory["activations"] == dense + moe
-    assert fp8.recompute_ns > 0 and fp8.step_ns > none.step_ns  # the casts; the GEMMs stay bf16
+    from torch_biren.sim import costs
+    from torch_biren.sim.chip import load_chip
+
+    chip = load_chip("BR166")
+    fp8_n = [32 * 192, 32 * 128, 32 * 192, 64 * 64, 64 * 64, 64 * 32, 32 * 64, 32 * 32]
+    casts = sum(2 * costs.generic(n, n * 3, chip).ns for n in fp8_n) \
+        + 2 * 2 * costs.generic(32 * 64, 32 * 64 * 3.5, chip).ns  # one cast each way; E5M6 1.5 bytes
+    assert fp8.recompute_ns == pytest.approx(casts)  # the GEMMs stay bf16
+    assert fp8.step_ns == pytest.approx(none.step_ns + casts)
     assert "activations cached in FP8 (GEMMs BF16)" in fp8.report()
     with pytest.raises(P.ProjectionError, match="fp8_activations caches a bf16 model's activations"):
         P.project(**MLA, fp8_activations=True)
@@ -312,7 +320,7 @@ def test_dualpipe_doubles_the_parameters_holds_pp_plus_one_and_shrinks_the_bubbl
     import torch
 
     from torch_biren.projection.layers import layer_costs
-    from torch_biren.projection.project import _dualpipe_bubble
+    from torch_biren.projection.project import _dualpipe_bubble, _optimizer_ns
     from torch_biren.sim.chip import load_chip
 
     # by hand: pp 4, F 4, B 6, GEMMs 6 (W = 2): (4/2 - 1) x (F + B + B - 3W) = 10
@@ -330,3 +338,10 @@ def test_dualpipe_doubles_the_parameters_holds_pp_plus_one_and_shrinks_the_bubbl
     assert dual.bubble_ns == 0.0 < one.bubble_ns  # pp / 2 - 1 = 0: DualPipe's bubble vanishes at pp 2
     assert dual.compute_ns == pytest.approx(one.compute_ns)  # the same micro-batches' work
     assert "DualPipe schedule" in dual.report()
+    # dp 2: both stages' gradients reduced, and both stepped by the optimizer
+    kw = dict(kw, cards=4, batch=8)
+    one, dual = P.project(**kw), P.project(**kw, schedule="dualpipe")
+    grads = lambda r: next(c for c in r.collectives if c.name.startswith("data-parallel gradient"))  # noqa: E731
+    assert grads(dual).nbytes == 2 * grads(one).nbytes
+    params = one.memory["optimizer states"] / 8  # fp32 model: two moments per parameter
+    assert dual.optimizer_ns == pytest.approx(_optimizer_ns(2 * params, load_chip("BR166")))

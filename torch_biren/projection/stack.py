@@ -37,7 +37,8 @@ Each option's effect, as project() models it:
 - moment_bytes 2 (DeepSeek-V3 sec. 3.3): AdamW's two moments in BF16; the fp32 master weights stay:
   4 + 2 x 2 = 8 bytes per parameter of optimizer state instead of 12, and the step reads and writes less.
 - schedule "dualpipe" (DeepSeek-V3 sec. 3.2.1, Table 2): each pipeline rank holds two stages (stage
-  i and pp-1-i), so twice the parameters (weights, gradients, optimizer states); bubble
+  i and pp-1-i, each with its own gradients, as deepseek-ai/DualPipe's example builds them), so twice
+  the parameters (weights, gradients, optimizer states) and their DP reduction; bubble
   (pp/2 - 1)(F&B + B - 3W) instead of 1F1B's (pp - 1)(F + B), W the weight-gradient part of
   backward (taken as half of the backward GEMMs); pp + 1 micro-batches' activations in flight.
 - attention "materialised" (attention.py): the score matrix written out, softmax and dropout
