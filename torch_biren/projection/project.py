@@ -377,7 +377,8 @@ def _cards_needed(ctx, st):
     """More cards, with the fewest that could hold the model states (train: weights, gradients and
     optimizer states; inference: weights) fully sharded, before activations and KV cache."""
     elt = ctx["dtype"].itemsize
-    per_param = elt + ((st.grad_bytes if elt == 2 else elt) + (12 if elt == 2 else 8) if ctx["mode"] == "train" else 0)
+    per_param = elt + ((st.grad_bytes if elt == 2 else elt) + (st.optimizer_bytes if elt == 2 else 2 * st.moment_bytes)
+                       if ctx["mode"] == "train" else 0)
     states = param_counts(ctx["name"])["total"] * per_param
     cap = ctx["chip"].memory_bytes
     least = -(-states // cap)
