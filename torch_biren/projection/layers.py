@@ -28,7 +28,7 @@ class LayerCosts:
     expert_params: dict
 
     def copy(self):
-        """A copy whose dicts can be changed (moe.py adjusts the MoE layer's in place)."""
+        """A copy whose dicts can be changed without touching the cached trace."""
         return LayerCosts(dict(self.fwd), dict(self.total), {k: dict(v) for k, v in self.busy.items()},
                           dict(self.saved), dict(self.kv), dict(self.params), dict(self.expert_params))
 
