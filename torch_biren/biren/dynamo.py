@@ -91,12 +91,14 @@ def _interface_class():
 
         @staticmethod
         def is_triton_capable(device=None):
-            return False  # Triton has no biren backend: Inductor cannot generate code for it
+            return True  # Inductor's generated Triton kernels run on biren (torch_biren/inductor)
 
         @staticmethod
         def raise_if_triton_unavailable(device=None):
-            raise RuntimeError("Triton has no code generator for biren: Inductor cannot compile for it "
-                               "(torch.compile on biren runs its graphs through AOTAutograd, backend 'aot_eager')")
+            import importlib.util
+
+            if importlib.util.find_spec("triton") is None:
+                raise RuntimeError("Inductor needs Triton to generate kernels for biren: pip install triton")
 
     return BirenInterface
 

@@ -1,0 +1,106 @@
+"""Generated Triton kernels, launched on biren memory.
+
+Inductor's wrapper code defines each biren kernel with `biren_launcher.triton(name, source,
+device_str)` (backend.py) and calls `kernel.run(*args, stream=...)`. The kernel's module is
+Inductor's own (a CachingAutotuner around a triton.jit function); its launch runs the function
+through the project's kernel runtime (kernels/runtime.py): interpreted, on zero-copy CPU views of
+the device tensors, so nothing is copied in or out, and charged to the device model (cost.py) on
+the current stream under the kernel's name."""
+
+import functools
+import re
+
+import torch
+
+from .. import _C
+from ..biren import graphs
+from ..kernels.runtime import Kernel, next_pow2
+from . import cost
+
+# Elements of one interpreted program's tile. The interpreter runs each program as numpy calls on
+# the whole tile, so a few large programs are far faster than many small ones; the block sizes
+# change how the work is split, never what a kernel computes (every access is masked).
+_TILE = 1 << 16
+
+
+class KernelLaunchError(RuntimeError):
+    """A generated kernel failed on biren (the compile wrapper falls back to eager for its graph)."""
+
+
+def raw_stream(device_index):
+    """The stream Inductor passes to launches: the simulated stream's id (no driver handle)."""
+    return torch.biren.current_stream(device_index).stream_id
+
+
+def triton(kernel_name, source_code, device_str="biren"):
+    """The kernel named `kernel_name` that Inductor generated as `source_code`, ready to launch."""
+    return _load(kernel_name, source_code)
+
+
+@functools.cache
+def _load(kernel_name, source_code):
+    from torch._inductor.codecache import PyCodeCache
+
+    # The module asks for a GPU driver (Triton compiles for one); interpreted kernels need none.
+    source = source_code.replace("triton_helpers.set_driver_to_gpu()", "")
+    return GeneratedKernel(getattr(PyCodeCache.load(source), kernel_name))
+
+
+def _config(configs, size_of):
+    """The first of Inductor's configurations (what its interpreter path runs), with XBLOCK grown
+    until a program's tile holds _TILE elements or the whole x range."""
+    cfg = configs[0]
+    kwargs = dict(cfg.kwargs)
+    if "XBLOCK" in kwargs:
+        others = 1
+        for name, value in kwargs.items():
+            if name.endswith("BLOCK") and name != "XBLOCK":
+                others *= value
+        grown = min(next_pow2(size_of("xnumel") or 1), max(kwargs["XBLOCK"], _TILE // others))
+        kwargs["XBLOCK"] = max(kwargs["XBLOCK"], grown)
+    return kwargs
+
+
+class GeneratedKernel:
+    """One generated kernel: its Triton function, run interpreted on device memory, and charged."""
+
+    def __init__(self, autotuner):
+        self.autotuner = autotuner
+        self.name = autotuner.inductor_meta.get("kernel_name") or autotuner.fn.__name__
+        self.kernel = Kernel(autotuner.fn.fn)
+        self.ops = cost.vector_ops(autotuner.fn.src)
+        self.signature = list(autotuner.triton_meta["signature"])
+        self._kwargs = {}
+
+    def _arguments(self, args):
+        """The launch's arguments by name (Inductor passes every non-constexpr one, in order)."""
+        constexprs = set(self.kernel._constexprs)
+        names = [n for n in self.signature if n not in constexprs]
+        named = dict(zip(names, args))
+        named.update({k: v for k, v in self.autotuner.triton_meta.get("constants", {}).items() if k in names})
+        return named
+
+    def run(self, *args, stream=None, **kwargs):
+        named = self._arguments(args)
+        key = tuple(v if isinstance(v, int) else None for v in named.values())
+        block = self._kwargs.get(key)
+        if block is None:
+            block = self._kwargs[key] = _config(self.autotuner.configs, named.get)
+        from torch._inductor.runtime.triton_heuristics import Config
+
+        cfg = Config(block, num_warps=1)
+        args, grid = self.autotuner._interpret_args_grid(args, cfg)
+        device = next((a.device for a in args if isinstance(a, torch.Tensor) and a.device.type == "biren"), None)
+        if device is None:
+            raise KernelLaunchError(f"{self.name}: generated for biren, launched with no biren tensor")
+        views = [_C._cpu_view(a) if isinstance(a, torch.Tensor) and a.device.type == "biren" else a for a in args]
+
+        def launch():
+            try:
+                self.kernel.cpu(grid, *views, **kwargs, **block)
+            except Exception as e:  # the interpreter's own errors (an op it lacks, a bad access)
+                raise KernelLaunchError(f"{self.name} failed in Triton's interpreter: {type(e).__name__}: {e}") from e
+
+        with torch.profiler.record_function(self.name):
+            graphs.launch(launch, device)
+        cost.charge(self, named, device)
