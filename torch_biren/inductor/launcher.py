@@ -16,6 +16,7 @@ from .. import _C
 from ..biren import graphs
 from ..kernels.runtime import Kernel, next_pow2
 from . import cost
+from .libdevice import libdevice
 
 # Elements of one interpreted program's tile. The interpreter runs each program as numpy calls on
 # the whole tile, so a few large programs are far faster than many small ones; the block sizes
@@ -67,7 +68,10 @@ class GeneratedKernel:
     def __init__(self, autotuner):
         self.autotuner = autotuner
         self.name = autotuner.inductor_meta.get("kernel_name") or autotuner.fn.__name__
-        self.kernel = Kernel(autotuner.fn.fn)
+        fn = autotuner.fn.fn
+        if "libdevice" in fn.__globals__:  # CUDA's libdevice: PyTorch's CPU kernels stand in
+            fn.__globals__["libdevice"] = libdevice
+        self.kernel = Kernel(fn)
         self.ops = cost.vector_ops(autotuner.fn.src)
         self.signature = list(autotuner.triton_meta["signature"])
         self._kwargs = {}
