@@ -26,6 +26,15 @@ def _on_biren(gm, inputs):
 _warned = set()
 
 
+def _reason(e):
+    """The exception's type and first line, Inductor's wrapping taken off."""
+    inner = e
+    while inner.__cause__ is not None and type(inner).__name__ in ("InductorError", "BackendCompilerFailed"):
+        inner = inner.__cause__
+    lines = str(inner).strip().splitlines()
+    return f"{type(inner).__name__}: {lines[0]}" if lines else type(inner).__name__
+
+
 def _fall_back(reason, model_, inputs_):
     from torch._dynamo.backends.debugging import aot_eager
 
@@ -82,8 +91,10 @@ def install():
         try:
             compiled = _first_run_checked(original(self, model_, inputs_, config_patches=patches, **kwargs), model_,
                                           inputs_)
+        except (torch._dynamo.exc.RestartAnalysis, torch._dynamo.exc.SkipFrame):
+            raise  # Dynamo's own control flow: it traces the frame again
         except Exception as e:  # an Inductor failure for this graph: the graph still runs
-            compiled = _fall_back(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}", model_, inputs_)
+            compiled = _fall_back(_reason(e), model_, inputs_)
         if graphs:
             from .biren.graphs import reduce_overhead
 
