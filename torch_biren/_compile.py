@@ -14,6 +14,24 @@ import warnings
 import torch
 
 
+def outside_dynamo(fn):
+    """fn run with Dynamo's frame hook off, as torch._dynamo.disable runs it, without importing
+    Dynamo: for Python code the dispatcher calls from C++ (the device kernels registered from
+    Python, the cost hook). A frame Dynamo runs eagerly (one it skipped after a graph break) would
+    otherwise hand each of them, and all they call down to Triton's interpreter, to Dynamo to trace."""
+    from torch._C._dynamo.eval_frame import set_eval_frame
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        prior = set_eval_frame(None)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            set_eval_frame(prior)
+
+    return run
+
+
 def _on_biren(gm, inputs):
     """Whether the graph touches biren: an input on it, or any value Dynamo traced (a graph may
     take only sizes and make its tensors on the device)."""

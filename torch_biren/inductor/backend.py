@@ -68,13 +68,14 @@ def _wrapper_codegen():
 
 def _backend_hash(original):
     """Inductor keys its caches on the Triton backend's hash; with no GPU driver Triton has no
-    active backend, and biren's kernels are interpreted: key them on Triton's own source."""
+    active backend (or, under the CUDA migration, one that cannot load libcuda), and biren's
+    kernels are interpreted: key them on Triton's own source."""
 
     @functools.wraps(original)
     def hash_with_backend():
         try:
             return original()
-        except RuntimeError:
+        except Exception:  # noqa: BLE001 - Triton's drivers fail with RuntimeError or AssertionError
             from torch._inductor.runtime.triton_compat import triton_key
 
             return hashlib.sha256(f"{triton_key()}-biren-interpreter".encode()).hexdigest().upper()

@@ -19,8 +19,7 @@ from . import cost
 from .libdevice import libdevice
 
 # Elements of one interpreted program's tile. The interpreter runs each program as numpy calls on
-# the whole tile, so a few large programs are far faster than many small ones; the block sizes
-# change how the work is split, never what a kernel computes (every access is masked).
+# the whole tile, so a few large programs are far faster than many small ones.
 _TILE = 1 << 16
 
 
@@ -47,18 +46,21 @@ def _load(kernel_name, source_code):
     return GeneratedKernel(getattr(PyCodeCache.load(source), kernel_name))
 
 
-def _config(configs, size_of):
+def _config(configs, xnumel):
     """The first of Inductor's configurations (what its interpreter path runs), with XBLOCK grown
-    until a program's tile holds _TILE elements or the whole x range."""
-    cfg = configs[0]
-    kwargs = dict(cfg.kwargs)
-    if "XBLOCK" in kwargs:
+    towards a _TILE-element tile through powers of two that divide xnumel: Inductor drops the x
+    mask where xnumel is a multiple of every block it may pick, so only a block dividing xnumel
+    keeps every access in bounds; what a kernel computes does not depend on how x is split."""
+    kwargs = dict(configs[0].kwargs)
+    if "XBLOCK" in kwargs and xnumel:
         others = 1
         for name, value in kwargs.items():
             if name.endswith("BLOCK") and name != "XBLOCK":
                 others *= value
-        grown = min(next_pow2(size_of("xnumel") or 1), max(kwargs["XBLOCK"], _TILE // others))
-        kwargs["XBLOCK"] = max(kwargs["XBLOCK"], grown)
+        block = kwargs["XBLOCK"]
+        while block * 2 * others <= _TILE and xnumel % (block * 2) == 0:
+            block *= 2
+        kwargs["XBLOCK"] = block
     return kwargs
 
 
@@ -89,7 +91,7 @@ class GeneratedKernel:
         key = tuple(v if isinstance(v, int) else None for v in named.values())
         block = self._kwargs.get(key)
         if block is None:
-            block = self._kwargs[key] = _config(self.autotuner.configs, named.get)
+            block = self._kwargs[key] = _config(self.autotuner.configs, named.get("xnumel"))
         from torch._inductor.runtime.triton_heuristics import Config
 
         cfg = Config(block, num_warps=1)
