@@ -107,6 +107,7 @@ class GeneratedKernel:
             except Exception as e:  # the interpreter's own errors (an op it lacks, a bad access)
                 raise KernelLaunchError(f"{self.name} failed in Triton's interpreter: {type(e).__name__}: {e}") from e
 
+        writes = [v for k, v in named.items() if k.startswith(("out_ptr", "in_out_ptr"))]
         with torch.profiler.record_function(self.name):
-            graphs.launch(launch, device)
+            graphs.launch(launch, device, writes)
         cost.charge(self, named, device)
