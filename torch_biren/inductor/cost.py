@@ -24,18 +24,22 @@ _NOT_ARITHMETIC = {"load", "store", "to", "full", "broadcast_to", "reshape", "ex
                    "join", "range", "static_range", "multiple_of", "max_contiguous", "int1", "float32"}
 
 
+def _name(call):
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+
+
 def _arithmetic(node):
-    n = 0
-    for sub in ast.walk(node):
-        if isinstance(sub, (ast.BinOp, ast.Compare, ast.BoolOp)):
-            n += 1
-        elif isinstance(sub, ast.UnaryOp) and not isinstance(sub.operand, ast.Constant):
-            n += 1
-        elif isinstance(sub, ast.Call):
-            f = sub.func
-            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-            if name not in _NOT_ARITHMETIC:
-                n += 1
+    """Operations in an expression; a load's address arithmetic is not the kernel's work."""
+    if isinstance(node, ast.Call) and _name(node) == "load":
+        return 0
+    n = sum(_arithmetic(child) for child in ast.iter_child_nodes(node))
+    if isinstance(node, (ast.BinOp, ast.Compare, ast.BoolOp)):
+        n += 1
+    elif isinstance(node, ast.UnaryOp) and not isinstance(node.operand, ast.Constant):
+        n += 1
+    elif isinstance(node, ast.Call) and _name(node) not in _NOT_ARITHMETIC:
+        n += 1
     return n
 
 

@@ -10,7 +10,12 @@ the current stream under the kernel's name."""
 import functools
 import re
 
+import numpy as np
 import torch
+
+import triton.language as tl
+from triton.runtime import interpreter as _interp
+from triton.runtime.interpreter import TensorHandle
 
 from .. import _C
 from ..biren import graphs
@@ -21,6 +26,31 @@ from .libdevice import libdevice
 # Elements of one interpreted program's tile. The interpreter runs each program as numpy calls on
 # the whole tile, so a few large programs are far faster than many small ones.
 _TILE = 1 << 16
+
+
+def _cast_rounding_to_nearest(cast):
+    """The interpreter's cast, rounding float32 to bfloat16 to nearest even as GPUs do (its own
+    truncates): Inductor stores bf16 results of fp32 arithmetic with `.to(tl.bfloat16)`."""
+
+    @functools.wraps(cast)
+    def cast_impl(self, src, dst_type):
+        if src.dtype.scalar == tl.float32 and dst_type.scalar == tl.bfloat16:
+            bits = src.data.astype(np.float32, copy=False).view(np.uint32)
+            rounded = ((bits + (np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1)))) >> 16).astype(np.uint16)
+            return TensorHandle(np.where(np.isnan(src.data), np.uint16(0x7FC0), rounded), tl.bfloat16)
+        return cast(self, src, dst_type)
+
+    return cast_impl
+
+
+class _RoundToNearest:
+    def __enter__(self):
+        self.cast = _interp.InterpreterBuilder.cast_impl
+        _interp.InterpreterBuilder.cast_impl = _cast_rounding_to_nearest(self.cast)
+
+    def __exit__(self, *exc):
+        _interp.InterpreterBuilder.cast_impl = self.cast
+        return False
 
 
 class KernelLaunchError(RuntimeError):
@@ -103,7 +133,8 @@ class GeneratedKernel:
 
         def launch():
             try:
-                self.kernel.cpu(grid, *views, **kwargs, **block)
+                with _RoundToNearest():
+                    self.kernel.cpu(grid, *views, **kwargs, **block)
             except Exception as e:  # the interpreter's own errors (an op it lacks, a bad access)
                 raise KernelLaunchError(f"{self.name} failed in Triton's interpreter: {type(e).__name__}: {e}") from e
 
