@@ -47,8 +47,8 @@ _warned = set()
 def _reason(e):
     """The exception's type and first line, Inductor's wrapping taken off."""
     inner = e
-    while inner.__cause__ is not None and type(inner).__name__ in ("InductorError", "BackendCompilerFailed"):
-        inner = inner.__cause__
+    while isinstance(getattr(inner, "inner_exception", None), Exception):  # InductorError, BackendCompilerFailed
+        inner = inner.inner_exception
     lines = str(inner).strip().splitlines()
     return f"{type(inner).__name__}: {lines[0]}" if lines else type(inner).__name__
 
