@@ -20,7 +20,7 @@ from triton.runtime.interpreter import TensorHandle
 from .. import _C
 from ..biren import graphs
 from ..kernels.runtime import Kernel, next_pow2
-from . import cost
+from . import cost, helpers
 from .libdevice import libdevice
 
 # Elements of one interpreted program's tile. The interpreter runs each program as numpy calls on
@@ -103,6 +103,8 @@ class GeneratedKernel:
         fn = autotuner.fn.fn
         if "libdevice" in fn.__globals__:  # CUDA's libdevice: PyTorch's CPU kernels stand in
             fn.__globals__["libdevice"] = libdevice
+        if "triton_helpers" in fn.__globals__:
+            fn.__globals__["triton_helpers"] = helpers.for_interpreter(fn.__globals__["triton_helpers"])
         self.kernel = Kernel(fn)
         self.ops = cost.vector_ops(autotuner.fn.src)
         self.signature = list(autotuner.triton_meta["signature"])
