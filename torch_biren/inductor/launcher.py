@@ -8,18 +8,18 @@ the device tensors, so nothing is copied in or out, and charged to the device mo
 the current stream under the kernel's name."""
 
 import functools
-import re
 
 import numpy as np
 import torch
 
 import triton.language as tl
+from triton import Config
 from triton.runtime import interpreter as _interp
 from triton.runtime.interpreter import TensorHandle
 
 from .. import _C
 from ..biren import graphs
-from ..kernels.runtime import Kernel, next_pow2
+from ..kernels.runtime import Kernel
 from . import cost, helpers
 from .libdevice import libdevice
 
@@ -114,9 +114,7 @@ class GeneratedKernel:
         """The launch's arguments by name (Inductor passes every non-constexpr one, in order)."""
         constexprs = set(self.kernel._constexprs)
         names = [n for n in self.signature if n not in constexprs]
-        named = dict(zip(names, args))
-        named.update({k: v for k, v in self.autotuner.triton_meta.get("constants", {}).items() if k in names})
-        return named
+        return dict(zip(names, args))
 
     def run(self, *args, stream=None, **kwargs):
         named = self._arguments(args)
@@ -124,10 +122,7 @@ class GeneratedKernel:
         block = self._kwargs.get(key)
         if block is None:
             block = self._kwargs[key] = _config(self.autotuner.configs, named.get("xnumel"))
-        from torch._inductor.runtime.triton_heuristics import Config
-
-        cfg = Config(block, num_warps=1)
-        args, grid = self.autotuner._interpret_args_grid(args, cfg)
+        args, grid = self.autotuner._interpret_args_grid(args, Config(block))  # Inductor's grid for the block
         device = next((a.device for a in args if isinstance(a, torch.Tensor) and a.device.type == "biren"), None)
         if device is None:
             raise KernelLaunchError(f"{self.name}: generated for biren, launched with no biren tensor")
