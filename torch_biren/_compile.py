@@ -66,8 +66,9 @@ def _fall_back(reason, model_, inputs_):
 
 def _first_run_checked(compiled, model_, inputs_):
     """The compiled graph, falling back to aot_eager if a generated kernel fails on its first call
-    (the interpreter lacking an op): the first kernel to fail raises before the graph's results,
-    and a failure past the first call is raised as it is."""
+    (the interpreter lacking an op): the graph runs again from its inputs, so an input the graph
+    updates in place that a kernel before the failing one already wrote would be updated twice.
+    A failure past the first call is raised as it is."""
     from .inductor.launcher import KernelLaunchError
 
     state = {"fn": None}
@@ -76,11 +77,12 @@ def _first_run_checked(compiled, model_, inputs_):
         fn = state["fn"]
         if fn is not None:
             return fn(*args)
+        kept = [list(a) if isinstance(a, list) else a for a in args]  # a boxed call empties its list
         try:
             out = compiled(*args)
         except KernelLaunchError as e:
             state["fn"] = _fall_back(str(e), model_, inputs_)
-            return state["fn"](*args)
+            return state["fn"](*kept)
         state["fn"] = compiled
         return out
 
