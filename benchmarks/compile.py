@@ -53,7 +53,8 @@ def _measure(model, opt, ids):
     kernels = [r for r in prof.records if r.kind not in ("copy", "collective")]
     generated = [r for r in kernels if r.name.startswith("triton_")]
     return dict(launches=len(kernels), generated=len(generated), hbm_bytes=sum(r.bytes for r in kernels),
-                ns=prof.elapsed_ns)
+                ns=prof.elapsed_ns, device_ns=sum(r.dur_ns for r in kernels),
+                generated_ns=sum(r.dur_ns for r in generated))
 
 
 def run_case(label, build, ids):
@@ -122,8 +123,14 @@ def write(results, path_md, path_json, wall_s):
     lines += ["", "The tiny models' steps are host-bound on both chips (host issue per kernel: "
               + ", ".join(f"{n} {v / 1e3:g} us" for n, v in issue.items())
               + "; their kernels are shorter), so there compiling saves what the removed launches cost "
-              "the host and the two chips give the same times; the Qwen2.5-0.5B-shaped step is bound by its "
-              "GEMMs and the optimizer, which compiling does not change, so fusion saves less of it."]
+              "the host and the two chips give the same times. In the larger steps the kernels compiling "
+              "does not change (GEMMs, attention, the optimizer) take most of the device time:"]
+    for res in results:
+        for r in res["rows"]:
+            c = r["compiled"]
+            if c["device_ns"] > c["ns"] / 2:  # device-bound
+                lines.append(f"{r['case']} on {r['chip']}: of the compiled step's {_ms(c['device_ns'])} ms of "
+                             f"kernels, {_ms(c['generated_ns'])} ms are generated ones.")
     lines += ["", "| model | tokens | compile wall s | eager step wall s | compiled step wall s | graphs on aot_eager |",
               "|---|---:|---:|---:|---:|---|"]
     for res in results:
