@@ -8,9 +8,11 @@ Writes benchmarks/results/compile.md and compile.json.
 """
 
 import argparse
+import atexit
 import copy
 import json
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -18,6 +20,7 @@ import warnings
 # A cold Inductor cache, so that compile wall time is a first compile's (Inductor caches compiled
 # graphs on disk across processes).
 os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="biren-compile-bench-")
+atexit.register(shutil.rmtree, os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
 
 import torch  # noqa: E402
 
