@@ -46,6 +46,7 @@ conformance: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/compile.py
 
 clean:
 	rm -rf build torch_biren/_C*.so $(EXT) $(META)

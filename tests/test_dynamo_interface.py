@@ -70,6 +70,5 @@ def test_properties_and_capabilities(biren):
     before = biren.memory_allocated()
     x = torch.empty(1 << 20, device="biren")
     assert biren.memory_allocated() - before == x.nbytes
-    assert not biren.is_triton_capable()
-    with pytest.raises(RuntimeError, match="Triton has no code generator for biren"):
-        biren.raise_if_triton_unavailable()
+    assert biren.is_triton_capable()  # Inductor's generated kernels run on biren (torch_biren/inductor)
+    biren.raise_if_triton_unavailable()  # Triton is installed: nothing to raise

@@ -212,15 +212,14 @@ def test_compile_reduce_overhead_replays_a_graph():
     m = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 32)).to("biren").eval()
     compiled = torch.compile(m, mode="reduce-overhead")
     times = []
-    with pytest.warns(UserWarning, match="aot_eager"):
-        for _ in range(4):  # warm-up, capture, then replays
-            x = torch.randn(4, 32, device="biren")
-            torch.biren.synchronize()
-            t0 = sim.elapsed_ps()
-            y = compiled(x)
-            torch.biren.synchronize()
-            times.append(sim.elapsed_ps() - t0)
-            assert torch.equal(y.cpu(), m(x).cpu())
+    for _ in range(4):  # warm-up, capture, then replays
+        x = torch.randn(4, 32, device="biren")
+        torch.biren.synchronize()
+        t0 = sim.elapsed_ps()
+        y = compiled(x)
+        torch.biren.synchronize()
+        times.append(sim.elapsed_ps() - t0)
+        torch.testing.assert_close(y.cpu(), m(x).cpu())  # Inductor fuses the bias into GELU's kernel
     assert times[2] == times[3] < times[0]  # replay < the eager-cost warm-up
 
 

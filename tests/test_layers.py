@@ -13,7 +13,7 @@ PACKAGE = pathlib.Path(torch_biren.__file__).parent
 LAYERS = [
     {"_C"},                                                        # the C++ runtime
     {"sim", "_fp64_exempt"},                                       # the device model: chips, costs, clock
-    {"kernels", "biren", "distributed", "profiler", "debug", "_compile", "_exit"},
+    {"kernels", "biren", "distributed", "profiler", "debug", "_compile", "inductor", "_exit"},
     {"ops"},                                                       # device kernels registered from Python
     {"adapt", "migration", "integrations", "transfer_to_biren", "<root>"},
     {"projection"},                                                # full-size models traced onto sim/

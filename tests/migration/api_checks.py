@@ -268,14 +268,19 @@ def check_fused_optimizer_and_clip():
     assert all(p.is_cuda for p in model.parameters())
 
 
-def check_compile_runs_eagerly():
-    # Inductor has no biren backend: the default torch.compile returns the model itself (one warning)
-    model = torch.nn.Linear(4, 4).cuda()
+def check_compile_runs_biren_inductor():
+    # torch.compile on 'cuda' is Inductor for biren: generated kernels, charged, no eager fallback
+    import torch_biren
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU()).cuda()
+    x = torch.randn(3, 4, device="cuda")
+    torch_biren.reset_op_counts()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert torch.compile(model) is model
-        assert torch.compile(mode="max-autotune")(model) is model
-    assert len([w for w in caught if "torch.compile" in str(w.message)]) <= 1
+        y = torch.compile(model)(x)
+    assert not [w for w in caught if "biren" in str(w.message)], [str(w.message) for w in caught]
+    assert y.device.type == "biren" and torch.allclose(y, model(x), atol=1e-6)
+    assert "triton_poi_fused_gelu_0" in torch_biren.op_counts()
     fn = torch.compile(lambda x: x * 2, backend="eager")  # an explicit backend is honoured
     assert fn(torch.ones(2, device="cuda")).device.type == "biren"
 

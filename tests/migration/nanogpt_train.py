@@ -265,12 +265,17 @@ torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "m
 # resume the way nanoGPT's init_from='resume' does, and check the restored model gives the same loss
 checkpoint = torch.load(ckpt_path, map_location="cuda")
 restored = GPT(checkpoint["model_args"]).to(device)
-restored.load_state_dict(checkpoint["model"])
+state_dict = checkpoint["model"]
+unwanted_prefix = "_orig_mod."  # as nanoGPT's resume: a compiled model's state_dict names its wrapper
+for k in list(state_dict):
+    if k.startswith(unwanted_prefix):
+        state_dict[k[len(unwanted_prefix):]] = state_dict.pop(k)
+restored.load_state_dict(state_dict)
 torch.cuda.set_rng_state(checkpoint["rng"])
 X, Y = get_batch("val")
 X, Y = X.cuda(), Y.cuda()
 with torch.no_grad(), ctx:
-    _, a = model(X, Y)
+    _, a = (unoptimized_model if compile else model)(X, Y)  # eager, as the restored model (bf16 fuses differ)
     _, b = restored(X, Y)
 print(f"resumed loss {b.item():.6f} (live {a.item():.6f}) on {next(restored.parameters()).device.type}")
 torch.cuda.empty_cache()

@@ -59,7 +59,8 @@ def test_script_float32_matches_cpu_exactly(tmp_path):
     assert dev["device"] == "biren" and cpu["device"] == "cpu"
     assert "torch_biren: CUDA migration on" in dev["err"] and "device: Biren BR166" in dev["out"]
     assert "using fused AdamW: True" in dev["out"]  # the script took its CUDA branch
-    assert "torch.compile has no Inductor backend for biren; running eagerly" in dev["err"]  # compile=True
+    # compile=True: Inductor compiles the model for biren, with no graph left to the eager fallback
+    assert "torch.compile" not in dev["err"] and "torch.compile runs the model eagerly" in cpu["err"]
     for d, c in zip(dev["losses"], cpu["losses"]):
         assert abs(d - c) <= 1e-4 * abs(c), (dev["losses"], cpu["losses"])
     assert dev["losses"][-1] < dev["losses"][0] - 1.0

@@ -91,12 +91,14 @@ def _interface_class():
 
         @staticmethod
         def is_triton_capable(device=None):
-            return False  # Triton has no biren backend: Inductor cannot generate code for it
+            return True  # Inductor's generated Triton kernels run on biren (torch_biren/inductor)
 
         @staticmethod
         def raise_if_triton_unavailable(device=None):
-            raise RuntimeError("Triton has no code generator for biren: Inductor cannot compile for it "
-                               "(torch.compile on biren runs its graphs through AOTAutograd, backend 'aot_eager')")
+            import importlib.util
+
+            if importlib.util.find_spec("triton") is None:
+                raise RuntimeError("Inductor needs Triton to generate kernels for biren: pip install triton")
 
     return BirenInterface
 
@@ -108,11 +110,24 @@ def _register(module):
         module.register_interface_for_device(f"biren:{i}", interface)
 
 
+def _skip_wrappers(trace_rules):
+    """Dynamo must not trace the frames of torch_biren/_compile.py: its outside_dynamo wrapper
+    turns Dynamo's frame hook off around the device kernels the dispatcher calls (Dynamo's own
+    disable wrapper is skipped the same way, as a file of torch)."""
+    trace_rules.add("torch_biren._compile")
+
+
+_ON_IMPORT = {_MODULE: _register, "torch._dynamo.trace_rules": _skip_wrappers}
+
+
 class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Finds torch._dynamo.device_interface as usual and registers biren once its module has run."""
+    """Finds a module of _ON_IMPORT as usual and calls its function once the module has run."""
+
+    def __init__(self, name):
+        self.name = name
 
     def find_spec(self, name, path, target=None):
-        if name != _MODULE:
+        if name != self.name:
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
@@ -126,14 +141,15 @@ class _RegisterOnImport(importlib.abc.MetaPathFinder):
 
             def exec_module(self, module):
                 real.exec_module(module)
-                _register(module)
+                _ON_IMPORT[name](module)
 
         spec.loader = Loader()
         return spec
 
 
 def install():
-    if _MODULE in sys.modules:
-        _register(sys.modules[_MODULE])
-    elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterOnImport())
+    for name, on_import in _ON_IMPORT.items():
+        if name in sys.modules:
+            on_import(sys.modules[name])
+        elif not any(isinstance(f, _RegisterOnImport) and f.name == name for f in sys.meta_path):
+            sys.meta_path.insert(0, _RegisterOnImport(name))

@@ -102,13 +102,17 @@ class _Recorder(TorchDispatchMode):
             if a.alias_info is None or not a.alias_info.is_write:
                 continue
             t = args[i] if i < len(args) else kwargs.get(a.name)
-            for x in t if isinstance(t, (list, tuple)) else [t]:
-                if _is_biren(x):
-                    st = x.untyped_storage()
-                    ptr = st.data_ptr()
-                    if ptr not in self.fresh and ptr not in self.saved:
-                        with _Mute():
-                            self.saved[ptr] = (st, st.clone())
+            self.save(t if isinstance(t, (list, tuple)) else [t])
+
+    def save(self, tensors):
+        """Keeps the contents of the tensors' memory from before the capture, to put back at its end."""
+        for x in tensors:
+            if _is_biren(x):
+                st = x.untyped_storage()
+                ptr = st.data_ptr()
+                if ptr not in self.fresh and ptr not in self.saved:
+                    with _Mute():
+                        self.saved[ptr] = (st, st.clone())
 
     def restore(self):
         with _Mute(), torch.no_grad():
@@ -144,12 +148,16 @@ class _Recorder(TorchDispatchMode):
 _RECORDING = {}  # device index -> the _Recorder of the capture running on it
 
 
-def launch(fn, device):
+def launch(fn, device, writes=()):
     """fn() (a fused kernel writing into tensors it closes over), recorded for replay while `device`
     captures a graph: kernels launched below the dispatcher (torch_biren.ops' RoPE, SwiGLU and
-    cross-entropy) are invisible to the recorder's dispatch mode. Returns fn's result."""
-    out = fn()
+    cross-entropy, Inductor's generated kernels) are invisible to the recorder's dispatch mode.
+    `writes`: the tensors fn writes, whose memory from before the capture is put back at its end
+    (a kernel updating an input in place). Returns fn's result."""
     recorder = _RECORDING.get(device.index if isinstance(device, torch.device) else device)
+    if recorder is not None:
+        recorder.save(writes)
+    out = fn()
     if recorder is not None:
         recorder.ops.append(_Op(fn, (), {}, None))
     return out

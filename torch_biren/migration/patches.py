@@ -295,25 +295,44 @@ def _dataloader_args(args, kwargs):
     return args, kwargs
 
 
-def _eager_compile(orig):
-    """torch.compile with its default backend returns the model, run eagerly (the same numerics;
-    simulated time is the eager kernels'). Without the migration, torch_biren sends biren graphs to
-    aot_eager (torch_biren/_compile.py); here that cannot serve: with torch.cuda remapped, Inductor's
-    CPU path (a script's CPU reference run) consults CUDA device properties biren does not have.
-    An explicit backend (e.g. 'aot_eager', a callable) goes to torch.compile as asked."""
+def _inductor_system_key():
+    """Inductor keys its caches on torch.cuda's device (codecache.CacheBase.get_system, computed
+    once), which under the migration is biren, whose properties are not CUDA's: take the key as on
+    a machine without CUDA before the first compile."""
+    from torch._inductor.codecache import CacheBase
+
+    props = torch.cuda.get_device_properties
+
+    def no_cuda(*args, **kwargs):
+        raise RuntimeError("no CUDA device under the biren migration")
+
+    torch.cuda.get_device_properties = no_cuda
+    try:
+        CacheBase.get_system()
+    finally:
+        torch.cuda.get_device_properties = props
+
+
+def _compile(orig):
+    """torch.compile on 'cuda' is torch.compile on biren: Inductor with biren's backend
+    (torch_biren/inductor). For the CPU reference run (--to cpu) the default backend returns the
+    model, run eagerly (one warning): there torch.cuda is a stand-in without the device properties
+    Inductor's CPU path consults. An explicit backend (e.g. 'aot_eager', a callable) is honoured."""
     warned = []
 
     @functools.wraps(orig)
     def compile(model=None, *, backend="inductor", **kwargs):
-        if backend != "inductor" or kwargs.get("disable"):
-            return orig(model, backend=backend, **kwargs) if model is not None else orig(backend=backend, **kwargs)
-        if not warned:
-            warned.append(True)
-            import warnings
+        if backend == "inductor" and not kwargs.get("disable"):
+            if state.target == "cpu":
+                if not warned:
+                    warned.append(True)
+                    import warnings
 
-            warnings.warn("torch_biren CUDA migration: torch.compile has no Inductor backend for biren; "
-                          "running eagerly", UserWarning, stacklevel=2)
-        return model if model is not None else (lambda m: m)
+                    warnings.warn("torch_biren CUDA migration (--to cpu): torch.compile runs the model eagerly",
+                                  UserWarning, stacklevel=2)
+                return model if model is not None else (lambda m: m)
+            _inductor_system_key()
+        return orig(model, backend=backend, **kwargs) if model is not None else orig(backend=backend, **kwargs)
 
     return compile
 
@@ -473,7 +492,7 @@ def _apply(target):
     _patch(M, "to_empty", _map_kw(M.to_empty))
     _patch(M, "cuda", _module_cuda)
 
-    _patch(torch, "compile", _eager_compile(torch.compile))
+    _patch(torch, "compile", _compile(torch.compile))
 
     _patch(torch, "load", _load(torch.load))
     _patch(torch.serialization, "load", torch.load)

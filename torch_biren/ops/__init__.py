@@ -11,6 +11,7 @@ import torch
 from . import attention, cross_entropy as _cross_entropy, gemm, grouped_mm as _grouped_mm, rms_norm as _rms_norm
 from . import rope as _rope, softmax as _softmax, swiglu as _swiglu
 from ._common import _set_mode, clear_memo, mode
+from .._compile import outside_dynamo
 from .cross_entropy import cross_entropy
 from .grouped_mm import grouped_mm
 from .hf import patch_model
@@ -35,7 +36,7 @@ _libs = {}
 def _register(key, impls, dispatch_key):
     lib = torch.library.Library("aten", "IMPL")
     for name, fn in impls.items():
-        lib.impl(name, fn, dispatch_key)
+        lib.impl(name, outside_dynamo(fn), dispatch_key)
     _libs[key] = lib
 
 
@@ -43,7 +44,7 @@ def install():
     from .. import _C
     from ..sim import chip, registry
 
-    _C._set_cost_fn(registry.cost_tuple)
+    _C._set_cost_fn(outside_dynamo(registry.cost_tuple))
     _C._set_modelled_ops(registry.modelled_ops())
     chip.on_chip_change(lambda _chip: (clear_memo(), _C._clear_cost_memo()))
     _register("fused", {**attention.IMPLS, **_softmax.IMPLS, **_grouped_mm.IMPLS}, "PrivateUse1")

@@ -123,7 +123,8 @@ def sdpa_forward(q, k, v, attn_bias=None, dropout_p=0.0, is_causal=False, return
         _reference_fwd(view(q), view(k), view(v), view(out), view(lse), view(attn_bias), is_causal, sc)
     charge(ATTENTION.name, (q, k, v, attn_bias, is_causal, scale), device, took, ATTENTION.cost)
     none = torch.empty(0, device=q.device)
-    return out, lse, none, none, lq, lk, none, none, none
+    philox = torch.empty((), dtype=torch.int64, device=q.device)  # 0-d int64, as the meta kernel (compiled graphs check)
+    return out, lse, none, none, lq, lk, philox, philox, none
 
 
 def sdpa_backward(grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_seq_q, cum_seq_k, max_q, max_k,

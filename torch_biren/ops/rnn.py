@@ -16,6 +16,8 @@ mm.dtype, ...) are not covered yet.
 
 import torch
 
+from .._compile import outside_dynamo
+
 _libs = []
 
 
@@ -90,7 +92,7 @@ def install():
         return
     lib = torch.library.Library("aten", "IMPL")
     for name, fn in AUTOGRAD_IMPLS.items():
-        lib.impl(name, fn, "AutogradPrivateUse1")
+        lib.impl(name, outside_dynamo(fn), "AutogradPrivateUse1")
     for name, fn in IMPLS.items():
-        lib.impl(name, fn, "PrivateUse1")
+        lib.impl(name, outside_dynamo(fn), "PrivateUse1")
     _libs.append(lib)
