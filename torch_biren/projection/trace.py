@@ -406,6 +406,13 @@ def _rope(q, k, cos, sin, *args, **kwargs):
     return _Rope.apply(q, k)
 
 
+def _additive(mask, dtype):
+    """A boolean mask as sdpa turns it into an additive one before the fused kernel (ATen's
+    convert_boolean_attn_mask: where(mask, 0, -inf) in the query's dtype), charged as live."""
+    zero = torch.scalar_tensor(0.0, dtype=dtype, device=mask.device)
+    return torch.where(mask, zero, torch.scalar_tensor(-math.inf, dtype=dtype, device=mask.device))
+
+
 class _Functions(TorchFunctionMode):
     """Routes the composite ops biren registers above the backend to their one-kernel stand-ins."""
 
@@ -415,6 +422,8 @@ class _Functions(TorchFunctionMode):
             q, k, v = args[:3]
             mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
             causal = kwargs.get("is_causal", args[5] if len(args) > 5 else False)
+            if mask is not None and mask.dtype == torch.bool:  # HF's StaticCache masks its padded length
+                mask = _additive(mask, q.dtype)
             # GQA needs nothing more: the flash kernel reads shared K/V heads directly.
             return _SDPA.apply(q, k, v, mask, bool(causal), kwargs.get("scale"))
         if func in (F.rms_norm, torch.rms_norm):
