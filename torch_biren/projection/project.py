@@ -291,7 +291,8 @@ def _cache_assumption(ctx):
     return (f"KV cache static (the default, as serving engines run: TensorRT-LLM, vLLM, HF's StaticCache): "
             f"allocated at {ctx['max_cache_len']:,} tokens (--max-cache-len), each step writes its new K/V in "
             "place (index_copy_) and attention reads the actual length (HF's StaticCache attends over "
-            "max_cache_len under a mask); --kv-cache dynamic for HF's default DynamicCache")
+            "max_cache_len under a mask); HF's per-layer position and mask kernels are issued eagerly, as "
+            "live; --kv-cache dynamic for HF's default DynamicCache")
 
 
 def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage):
