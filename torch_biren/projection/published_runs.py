@@ -179,12 +179,13 @@ def generation(kwargs):
     """Static-batch generation as gptSessionBenchmark runs it: one prefill of the prompts, then `new`
     decode steps, the decode step at context c for c from the prompt length up. The step time is
     linear in the context (the KV cache read), so Simpson's rule over the first, middle and last
-    step is exact for it (up to the attention kernel's key-tile steps). kwargs' kv_cache (default static) is the cache every step runs with; a
-    static one is allocated once at prompt + new tokens, so every part holds it whole. Returns
-    (output tokens/s per card, [the projections, the last at the longest context])."""
+    step is exact for it (up to the attention kernel's key-tile steps). kwargs' kv_cache (default
+    static) is the cache every step runs with; a static one is allocated once at prompt + new
+    tokens, so every part holds it whole. Returns (output tokens/s per card, [the projections, the
+    last at the longest context])."""
     kw = {k: v for k, v in kwargs.items() if k != "generate"}
     prompt, new = kwargs["generate"]
-    if kw.get("kv_cache", "static") == "static":
+    if kw.get("kv_cache") in (None, "static"):
         kw["max_cache_len"] = prompt + new
     pre = project(**kw, mode="prefill", seq=prompt)
     steps = [project(**kw, mode="decode", seq=prompt + c) for c in (0, (new - 1) // 2, new - 1)]
