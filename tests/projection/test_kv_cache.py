@@ -141,6 +141,16 @@ def test_the_cli_flags(capsys):
     assert "allocated at 64 tokens (--max-cache-len)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [["--kv-cache", "dynamic"], ["--max-cache-len", "64"], []])
+def test_auto_searches_decode_with_the_cache_options(argv, capsys):
+    base = ["project", "--model", "tiny-llama", "--cards", "2", "--batch", "2", "--seq", "16", "--auto"]
+    assert cli.main([*base, "--mode", "decode", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "KV cache dynamic" in out if argv[:1] == ["--kv-cache"] else "KV cache static" in out
+    if not argv:  # training: --recompute is the search's own (it was also passed through: exit 1)
+        assert cli.main(base) == 0
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--mode", "decode", "--seq", "16", "--max-cache-len", "16"],
      "error: max_cache_len=16 cannot hold the step's 17 tokens (context + 1)"),

@@ -101,6 +101,7 @@ def run(args):
         if args.auto:
             from ..projection import search
 
+            kw.pop("recompute")  # searched (it was passed twice: a TypeError)
             found = search.search(args.model, top=args.auto_top, **kw)
             print(json.dumps(found.as_dict(), indent=1) if args.json else found.report(args.top))
             return 0
