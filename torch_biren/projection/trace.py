@@ -140,8 +140,11 @@ class _Recorder(TorchDispatchMode):
             # No biren kernel: the dispatcher runs the op's composite, whose parts are the kernels.
             with self:
                 return func._op_dk(_CEA, *args, **kwargs)
-        out = func(*args, **kwargs)
         ins = [t for t in _tensors((args, kwargs)) if t.device.type == "meta"]
+        # Inputs as the fallback counts them, before the kernel runs: an out= argument it resizes (arange's
+        # empty one) counts at its size before.
+        ins_sized = [(t.numel(), _nbytes(t), t.dtype) for t in ins]
+        out = func(*args, **kwargs)
         outs = [t for t in _tensors(out) if t.device.type == "meta"]
         if not ins and not outs:
             return out
@@ -152,9 +155,9 @@ class _Recorder(TorchDispatchMode):
         if registry.has_cost(func):
             self.ops.append(Kernel(name, _registry_cost, (func, _freeze(args), _freeze(kwargs))))
         else:
-            numel = max(t.numel() for t in ins + outs)
-            nbytes = sum(_nbytes(t) for t in ins) + sum(_nbytes(t) for t in outs)
-            fp64 = any(t.dtype == torch.float64 for t in ins + outs)
+            numel = max([n for n, _, _ in ins_sized] + [t.numel() for t in outs])
+            nbytes = sum(b for _, b, _ in ins_sized) + sum(_nbytes(t) for t in outs)
+            fp64 = any(d == torch.float64 for _, _, d in ins_sized) or any(t.dtype == torch.float64 for t in outs)
             self.ops.append(Kernel(name, _generic_cost, (numel, nbytes, fp64)))
         return out
 
