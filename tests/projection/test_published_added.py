@@ -22,6 +22,11 @@ _DOES_NOT_FIT = {
                                              "stages per card (model states 34.3 GiB) + 17 in flight x 4 layers x "
                                              "0.83 GiB of activations (HF's router fp32 copy and doubled attention "
                                              "output among them) + 2.0 GiB of logits",
+    "LLaMA-7B generation, 1 A100 (TensorRT-LLM, batch 52, 2048 -> 128)":
+        "76.8 GiB per 80 GB card: the static KV cache allocated at its full 2,176 tokens (55.3 GiB) is held from "
+        "the prefill on, beside the weights (12.6 GiB) and the prefill's working set for 106,496 prompt tokens "
+        "in HF's module code (9.0 GiB: hidden states and the MLP's gate, up and product alive at once); "
+        "TensorRT's activation memory planning is not modelled",
 }
 
 
@@ -59,3 +64,15 @@ def test_generation_integrates_the_decode_steps_over_the_growing_context():
     assert [s.context for s in steps] == [16, 17, 18]
     assert got == pytest.approx(4 * 3 / ((pre.step_ns + sum(explicit)) * 1e-9), rel=1e-3)
     assert pre.mode == "prefill" and pre.seq == 16
+
+
+def test_generation_holds_the_static_cache_at_its_full_length_from_the_prefill_on():
+    from torch_biren.projection.models import config
+
+    cfg = config("tiny-llama")
+    per_token = 4 * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * (cfg.hidden_size // cfg.num_attention_heads)
+    kw = dict(model="tiny-llama", cards=1, chip="A100", batch=4, generate=(16, 3))
+    _, parts = P.generation(kw)
+    assert [p.memory["KV cache"] for p in parts] == [4 * per_token * (16 + 3)] * 4  # fp32, allocated once
+    _, parts = P.generation({**kw, "kv_cache": "dynamic"})  # grows: the prompt's, then context + 1
+    assert [p.memory["KV cache"] for p in parts] == [4 * per_token * n for n in (16, 17, 18, 19)]

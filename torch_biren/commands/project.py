@@ -6,6 +6,7 @@ the model's layers (torch_biren.projection) and the collective cost model for pa
   python -m torch_biren project --model qwen2.5-72b --cards 8 --mode train --batch 8 --seq 4096 --tp 8
   python -m torch_biren project --model path/to/config.json --cards 64 --auto
   python -m torch_biren project --model deepseek-v3 --cards 32 --mode decode --batch 64 --seq 4096 --tp 8 --pp 4 --ep 8
+  python -m torch_biren project --model qwen2.5-7b --mode decode --batch 32 --seq 4096 --max-cache-len 8192
 """
 
 import json
@@ -67,6 +68,12 @@ def add_arguments(p):
     p.add_argument("--cards-per-server", type=_positive, default=8)
     p.add_argument("--storage-GBps", type=float, default=None, help="checkpoint storage bandwidth (GB/s, aggregate)")
     p.add_argument("--unfused", action="store_true", help="HF module code without torch_biren's fused kernels")
+    p.add_argument("--kv-cache", default=None, choices=("static", "dynamic"),
+                   help="prefill/decode KV cache, as HF's cache_implementation names them: static (default: "
+                   "allocated at --max-cache-len, new K/V written in place, as serving engines run) or dynamic "
+                   "(HF's eager default: the cache concatenated every step)")
+    p.add_argument("--max-cache-len", type=_positive, default=None,
+                   help="tokens the static KV cache is allocated for (default the step's: context + 1, or seq)")
     p.add_argument("--top", type=int, default=8, help="ops to list")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-ranges", action="store_true",
@@ -86,7 +93,8 @@ def projection_kwargs(args):
                 overlap_grad_reduce=args.overlap_grad_reduce, overlap_param_gather=args.overlap_param_gather,
                 tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes,
                 recompute_modules=args.recompute_modules, fp8_activations=args.fp8_activations,
-                moment_bytes=args.moment_bytes, schedule=args.schedule)
+                moment_bytes=args.moment_bytes, schedule=args.schedule, kv_cache=args.kv_cache,
+                max_cache_len=args.max_cache_len)
 
 
 def plan_kwargs(args):
@@ -104,6 +112,7 @@ def run(args):
         if args.auto:
             from ..projection import search
 
+            kw.pop("recompute")  # searched (it was passed twice: a TypeError)
             found = search.search(args.model, top=args.auto_top, **kw)
             print(json.dumps(found.as_dict(), indent=1) if args.json else found.report(args.top))
             return 0

@@ -58,7 +58,20 @@ class _Run(NamedTuple):
     expert: int
 
 
-def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype):
+def _new_cache(cfg, kv_cache, length):
+    """The KV cache an inference step runs with, as HF names them (cache_implementation): "dynamic"
+    (DynamicCache: each step concatenates the new K/V onto a copy of the cache) or "static"
+    (StaticCache: allocated at `length` tokens, each step writes its K/V in place with index_copy_).
+    The static cache is sized to the step's own length, so attention reads the actual length, as
+    serving engines do; HF's StaticCache attends over its max_cache_len under a mask."""
+    import transformers
+
+    if kv_cache == "static":
+        return transformers.StaticCache(config=cfg, max_cache_len=length)
+    return transformers.DynamicCache(config=cfg)
+
+
+def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype, kv_cache="dynamic"):
     cfg = shard(variant(name, dense, moe), tp)
     cfg._attn_implementation = "sdpa"
     model = zoo.build_meta(cfg).to(dtype)
@@ -73,19 +86,20 @@ def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype):
             loss.backward()
     elif mode == "prefill":
         def step():
-            with torch.no_grad():
-                caches.append(model(ids, use_cache=True, logits_to_keep=1).past_key_values)  # fills the KV cache
+            with torch.no_grad():  # fills the KV cache
+                caches.append(model(ids, past_key_values=_new_cache(cfg, kv_cache, seq), use_cache=True,
+                                    logits_to_keep=1).past_key_values)
     else:
         def fill():
             with torch.no_grad():
-                caches.append(model(torch.zeros((mb, context), dtype=torch.long, device="meta"), use_cache=True,
+                caches.append(model(torch.zeros((mb, context), dtype=torch.long, device="meta"),
+                                    past_key_values=_new_cache(cfg, kv_cache, context + 1), use_cache=True,
                                     logits_to_keep=1).past_key_values)
 
         # The context's prefill, through the same stand-ins (HF's own expert code needs bf16 for its
         # grouped GEMM); its kernels are not the step's.
         trace.trace(fill, model, fused)
-        cache = caches.pop()
-        kv_bytes = _cache_bytes(cache)
+        cache = caches[0]  # measured after the step: it holds the context and the new token
         ids = torch.zeros((mb, 1), dtype=torch.long, device="meta")
 
         def step():
@@ -111,12 +125,15 @@ _CACHE = {}  # priced: (traces' key, chip, need_fwd) -> LayerCosts
 _PRICES = {}  # chip -> {(cost function, arguments): Cost}, shared by every trace priced on that chip
 
 
-def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torch.bfloat16, need_fwd=False):
+def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torch.bfloat16, need_fwd=False,
+                kv_cache="dynamic"):
     """Trace the variants (base + 1 layer of each kind, + one more of each) and take differences,
     priced on `chip`. The traces do not depend on the chip and are kept per process on everything
     they depend on, so another chip (a range end, a search's candidate) only re-prices them.
-    need_fwd (train): also the forward's time alone, from the same trace (else fwd = total)."""
-    key = (name, config_json(name), tp, mode, mb, seq, context, fused, dtype)
+    need_fwd (train): also the forward's time alone, from the same trace (else fwd = total).
+    kv_cache (inference): "dynamic" or "static", the cache the step runs with (_new_cache)."""
+    kv_cache = kv_cache if mode != "train" else None
+    key = (name, config_json(name), tp, mode, mb, seq, context, fused, dtype, kv_cache)
     priced_key = (key, chip, need_fwd)
     hit = _CACHE.get(priced_key)
     if hit is None:
@@ -125,14 +142,14 @@ def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torc
                 cache.clear()
         runs = _TRACES.get(key)
         if runs is None:
-            runs = _TRACES[key] = _traces(name, tp, mode, mb, seq, context, fused, dtype)
+            runs = _TRACES[key] = _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache)
         memo = _PRICES.setdefault(chip, {})
         hit = _CACHE[priced_key] = _differences(config(name), {k: _priced(r, chip, memo, need_fwd)
                                                                 for k, r in runs.items()})
     return hit.copy()
 
 
-def _traces(name, tp, mode, mb, seq, context, fused, dtype):
+def _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache=None):
     import transformers
 
     cfg = config(name)
@@ -149,7 +166,7 @@ def _traces(name, tp, mode, mb, seq, context, fused, dtype):
         warnings.simplefilter("ignore", DeprecationWarning)
         transformers.logging.set_verbosity_error()
         try:
-            return {k: _run(name, n["dense"], n["moe"], tp, mode, mb, seq, context, fused, dtype)
+            return {k: _run(name, n["dense"], n["moe"], tp, mode, mb, seq, context, fused, dtype, kv_cache)
                     for k, n in variants.items()}
         finally:
             transformers.logging.set_verbosity(verbosity)

@@ -30,6 +30,7 @@ from .plan import ProjectionError, plan
 from .report import Result
 
 MODES = ("train", "prefill", "decode")
+KV_CACHES = ("static", "dynamic")  # as HF's cache_implementation names them
 DEFAULT_STORAGE_GBPS = 10.0
 
 
@@ -54,7 +55,7 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
             fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, stack=None,
             sequence_parallel=None, overlap_grad_reduce=None, overlap_param_gather=None, tp_comm_overlap=None,
             grad_bytes=None, suggest=True, moe_options=None, ranges=False, recompute_modules=None,
-            fp8_activations=None, moment_bytes=None, schedule=None):
+            fp8_activations=None, moment_bytes=None, schedule=None, kv_cache=None, max_cache_len=None):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
     model: a catalogue name or an HF config.json (or its folder). batch: default one sequence per
     data-parallel replica (x 4 pp when pipelined); seq: default 2048 (or the model's context if
@@ -62,7 +63,11 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
     keyword options. virtual_stages > 1: the interleaved 1F1B schedule (Narayanan et al. 2021).
     moe_options: projection.moe.Options (or a dict of its fields) for MoE models: load imbalance,
     node-limited routing, overlap of dispatch/combine, bytes on the wire. ranges: also the low-high
-    range of step time, tokens/s and MFU from the chip's inferred numbers (ranges.py; result.ranges)."""
+    range of step time, tokens/s and MFU from the chip's inferred numbers (ranges.py; result.ranges).
+    kv_cache (prefill, decode): "static" (default: a cache allocated at max_cache_len tokens, each step
+    writing its new K/V in place, attention over the actual length, as serving engines run) or
+    "dynamic" (HF's default DynamicCache in eager mode: the cache concatenated every step);
+    max_cache_len: the static cache's allocated length (default the step's: context + 1, or seq)."""
     name = resolve(model)
     if mode not in MODES:
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -95,12 +100,13 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
     else:
         context = 0
         seq_in = seq
+    kv_cache, max_cache_len = _cache_options(mode, kv_cache, max_cache_len, context + seq_in)
     # Tiny zoo models run live in fp32; full-size ones are projected in bf16.
     dtype = dtype or (torch.float32 if name.startswith("tiny-") else torch.bfloat16)
     inputs = dict(name=name, cfg=cfg, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in, seq_local=seq // cp,
                   context=context, dtype=dtype, v=v, cp=cp, fused=fused, cards_per_server=cards_per_server,
                   storage_GBps=storage_GBps, limit=limit, network=network,
-                  moe_options=moe_model.options_from(moe_options))
+                  moe_options=moe_model.options_from(moe_options), kv_cache=kv_cache, max_cache_len=max_cache_len)
     ctx = _priced(inputs, chip)
     r = _assemble(ctx, st)
     if suggest and not r.fits:
@@ -121,14 +127,39 @@ def _priced(inputs, chip):
     except ValueError as err:
         raise ProjectionError(str(err)) from None
     lc = layer_costs(inputs["name"], pl.tp, chip, mode, pl.micro_batch, inputs["seq_local"], inputs["context"],
-                     inputs["fused"], inputs["dtype"], need_fwd=mode == "train")
+                     inputs["fused"], inputs["dtype"], need_fwd=mode == "train", kv_cache=inputs["kv_cache"])
+    kv_read = dict(lc.kv)  # the cache the step's attention reads: its actual length
+    if inputs["max_cache_len"]:  # the static cache is allocated at max_cache_len (traced at the step's length)
+        for kind in lc.kv:
+            lc.kv[kind] = lc.kv[kind] * inputs["max_cache_len"] // (inputs["context"] + inputs["seq_in"])
     # MoE as it trains (moe.py): routed experts per expert at the busiest card's rows, hierarchical dispatch/combine.
     moe_cost = None
     if moe_model.applies(inputs["name"], inputs["cfg"], inputs["moe_options"]):
         lc, moe_cost = moe_model.adjust_layer_costs(lc, inputs["cfg"], pl, topo, chip, mode,
                                                 pl.micro_batch * inputs["seq_in"] // inputs["cp"],
                                                 inputs["cards_per_server"], inputs["dtype"], inputs["moe_options"])
-    return dict(inputs, chip=chip, topo=topo, lc=lc, moe_cost=moe_cost)
+    return dict(inputs, chip=chip, topo=topo, lc=lc, moe_cost=moe_cost, kv_read=kv_read)
+
+
+def _cache_options(mode, kv_cache, max_cache_len, length):
+    """(kv_cache, max_cache_len) checked: inference defaults to the static cache at the step's length."""
+    if mode == "train":
+        if kv_cache is not None or max_cache_len is not None:
+            raise ProjectionError("kv_cache and max_cache_len apply to prefill and decode, not to training")
+        return None, None
+    kv_cache = "static" if kv_cache is None else kv_cache
+    if kv_cache not in KV_CACHES:
+        raise ProjectionError(f"kv_cache must be one of {', '.join(KV_CACHES)}, got '{kv_cache}'")
+    if kv_cache == "dynamic":
+        if max_cache_len is not None:
+            raise ProjectionError("max_cache_len sizes the static cache; the dynamic cache grows with the context")
+        return kv_cache, None
+    max_cache_len = length if max_cache_len is None else max_cache_len
+    _positive("max_cache_len", max_cache_len)
+    if max_cache_len < length:
+        raise ProjectionError(f"max_cache_len={max_cache_len} cannot hold the step's {length} tokens"
+                              f"{' (context + 1)' if mode == 'decode' else ''}")
+    return kv_cache, max_cache_len
 
 
 def _per_stage(d, dense, moe, share):
@@ -254,6 +285,8 @@ def _assemble(ctx, st):
         if st.fp8_activations and st.recompute != "full":
             assumptions.append("FP8 activation caching for memory (and its casts) only: the GEMMs are priced in BF16")
     assumptions.append("MFU counts model FLOPs with causal attention (the unmasked half, as the kernels are charged)")
+    if ctx["kv_cache"]:
+        assumptions.append(_cache_assumption(ctx))
     inferred = chip.inferred()
     if inferred:
         assumptions.append(f"{chip.name} numbers labelled inferred: {', '.join(inferred)}")
@@ -269,7 +302,8 @@ def _assemble(ctx, st):
                         "(max_position_embeddings)")
     if pl.batch_defaulted:
         warnings.append(f"global batch defaulted to {ctx['batch']} (set --batch)")
-    bandwidth = (mem["weights"] + mem.get("KV cache", 0)) / (step * 1e-9) if mode == "decode" else 0.0
+    kv_read = (ctx["kv_read"]["dense"] * dense + ctx["kv_read"]["moe"] * moe) * layers_stage / max(1, dense + moe)
+    bandwidth = (mem["weights"] + int(kv_read)) / (step * 1e-9) if mode == "decode" else 0.0
     return Result(ctx["name"], mode, chip, topo, pl, ctx["batch"], ctx["seq"], ctx["context"], step,
                   tokens / step * 1e9, flops / (cards * peak * step * 1e-9), flops, mem, chip.memory_bytes,
                   {c.name: c.ns for c in comm}, compute - bubble, bubble, optimizer_ns, top, ckpt, assumptions,
@@ -290,6 +324,17 @@ def _dualpipe_bubble(t_mb, f_mb, ops, pp, v):
 
 
 _GEMMS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_grouped_mm")
+
+
+def _cache_assumption(ctx):
+    if ctx["kv_cache"] == "dynamic":
+        return ("KV cache dynamic (HF's DynamicCache, eager): each step concatenates the new K/V onto a copy of "
+                "the whole cache (aten::cat); serving engines write in place (--kv-cache static)")
+    return (f"KV cache static (the default, as serving engines run: TensorRT-LLM, vLLM, HF's StaticCache): "
+            f"allocated at {ctx['max_cache_len']:,} tokens (--max-cache-len), each step writes its new K/V in "
+            "place (index_copy_) and attention reads the actual length (HF's StaticCache attends over "
+            "max_cache_len under a mask); HF's per-layer position and mask kernels are issued eagerly, as "
+            "live; --kv-cache dynamic for HF's default DynamicCache")
 
 
 def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage):

@@ -140,8 +140,11 @@ class _Recorder(TorchDispatchMode):
             # No biren kernel: the dispatcher runs the op's composite, whose parts are the kernels.
             with self:
                 return func._op_dk(_CEA, *args, **kwargs)
-        out = func(*args, **kwargs)
         ins = [t for t in _tensors((args, kwargs)) if t.device.type == "meta"]
+        # Inputs as the fallback counts them, before the kernel runs: an out= argument it resizes (arange's
+        # empty one) counts at its size before.
+        ins_sized = [(t.numel(), _nbytes(t), t.dtype) for t in ins]
+        out = func(*args, **kwargs)
         outs = [t for t in _tensors(out) if t.device.type == "meta"]
         if not ins and not outs:
             return out
@@ -152,9 +155,9 @@ class _Recorder(TorchDispatchMode):
         if registry.has_cost(func):
             self.ops.append(Kernel(name, _registry_cost, (func, _freeze(args), _freeze(kwargs))))
         else:
-            numel = max(t.numel() for t in ins + outs)
-            nbytes = sum(_nbytes(t) for t in ins) + sum(_nbytes(t) for t in outs)
-            fp64 = any(t.dtype == torch.float64 for t in ins + outs)
+            numel = max([n for n, _, _ in ins_sized] + [t.numel() for t in outs])
+            nbytes = sum(b for _, b, _ in ins_sized) + sum(_nbytes(t) for t in outs)
+            fp64 = any(d == torch.float64 for _, _, d in ins_sized) or any(t.dtype == torch.float64 for t in outs)
             self.ops.append(Kernel(name, _generic_cost, (numel, nbytes, fp64)))
         return out
 
@@ -410,6 +413,13 @@ def _rope(q, k, cos, sin, *args, **kwargs):
     return _Rope.apply(q, k)
 
 
+def _additive(mask, dtype):
+    """A boolean mask as sdpa turns it into an additive one before the fused kernel (ATen's
+    convert_boolean_attn_mask: where(mask, 0, -inf) in the query's dtype), charged as live."""
+    zero = torch.scalar_tensor(0.0, dtype=dtype, device=mask.device)
+    return torch.where(mask, zero, torch.scalar_tensor(-math.inf, dtype=dtype, device=mask.device))
+
+
 class _Functions(TorchFunctionMode):
     """Routes the composite ops biren registers above the backend to their one-kernel stand-ins."""
 
@@ -419,6 +429,8 @@ class _Functions(TorchFunctionMode):
             q, k, v = args[:3]
             mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
             causal = kwargs.get("is_causal", args[5] if len(args) > 5 else False)
+            if mask is not None and mask.dtype == torch.bool:  # HF's StaticCache masks its padded length
+                mask = _additive(mask, q.dtype)
             # GQA needs nothing more: the flash kernel reads shared K/V heads directly.
             return _SDPA.apply(q, k, v, mask, bool(causal), kwargs.get("scale"))
         if func in (F.rms_norm, torch.rms_norm):

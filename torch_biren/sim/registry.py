@@ -371,6 +371,14 @@ def copy_from(chip, a):
     return _copy(chip, a["self"], a["dst"])
 
 
+@register("aten::index_copy_")
+def index_copy_(chip, a):
+    """In place: reads the source rows and the index and writes as many bytes into self, whose other
+    rows are not touched (HF's StaticCache writes a decode step's new K/V into the cache this way)."""
+    src = a["source"]
+    return costs.generic(_numel(src), 2 * _bytes(src) + _bytes(a["index"]), chip)
+
+
 @register("aten::_to_copy")
 def to_copy(chip, a):
     x = a["self"]
