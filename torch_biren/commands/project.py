@@ -27,6 +27,8 @@ def _positive(text):
 
 
 def add_arguments(p):
+    import argparse
+
     p.add_argument("--model", required=True, help="published model (qwen2.5-72b, deepseek-v3, gpt-175b, ...), "
                    "tiny-<family>, or an HF config.json (or a folder holding one)")
     p.add_argument("--cards", type=_positive, default=1)
@@ -74,6 +76,10 @@ def add_arguments(p):
                    "(HF's eager default: the cache concatenated every step)")
     p.add_argument("--max-cache-len", type=_positive, default=None,
                    help="tokens the static KV cache is allocated for (default the step's: context + 1, or seq)")
+    p.add_argument("--graphs", action=argparse.BooleanOptionalAction, default=None,
+                   help="decode: replay the step as one captured graph (CUDA Graphs, as serving engines run "
+                   "decode): one graph launch plus a device-side gap per kernel instead of host issue per kernel "
+                   "(default on for decode with the static KV cache; --no-graphs: eager issue)")
     p.add_argument("--top", type=int, default=8, help="ops to list")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-ranges", action="store_true",
@@ -94,7 +100,7 @@ def projection_kwargs(args):
                 tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes,
                 recompute_modules=args.recompute_modules, fp8_activations=args.fp8_activations,
                 moment_bytes=args.moment_bytes, schedule=args.schedule, kv_cache=args.kv_cache,
-                max_cache_len=args.max_cache_len)
+                max_cache_len=args.max_cache_len, graphs=args.graphs)
 
 
 def plan_kwargs(args):

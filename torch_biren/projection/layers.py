@@ -113,9 +113,9 @@ def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype, kv_cache="d
     return _Run(result.kernels, forward, result.saved_bytes, kv_bytes, total, expert)
 
 
-def _priced(run, chip, memo, need_fwd):
+def _priced(run, chip, memo, need_fwd, graphs=False):
     ops = trace.price(run.kernels, chip, memo)
-    elapsed, busy = trace.replay(ops, chip)
+    elapsed, busy = trace.replay(ops, chip, graph=graphs)
     fwd_ns = trace.replay(ops[:run.forward], chip)[0] if need_fwd and run.forward < len(ops) else elapsed
     return fwd_ns, elapsed, busy, run.saved, run.kv, run.params, run.expert
 
@@ -126,15 +126,17 @@ _PRICES = {}  # chip -> {(cost function, arguments): Cost}, shared by every trac
 
 
 def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torch.bfloat16, need_fwd=False,
-                kv_cache="dynamic"):
+                kv_cache="dynamic", graphs=False):
     """Trace the variants (base + 1 layer of each kind, + one more of each) and take differences,
     priced on `chip`. The traces do not depend on the chip and are kept per process on everything
     they depend on, so another chip (a range end, a search's candidate) only re-prices them.
     need_fwd (train): also the forward's time alone, from the same trace (else fwd = total).
-    kv_cache (inference): "dynamic" or "static", the cache the step runs with (_new_cache)."""
+    kv_cache (inference): "dynamic" or "static", the cache the step runs with (_new_cache).
+    graphs: each variant's step priced as one graph replay (trace.replay(graph=True)): the same trace,
+    so the launch is in "base" and each layer's delta is its kernels' device time and gaps."""
     kv_cache = kv_cache if mode != "train" else None
     key = (name, config_json(name), tp, mode, mb, seq, context, fused, dtype, kv_cache)
-    priced_key = (key, chip, need_fwd)
+    priced_key = (key, chip, need_fwd, graphs)
     hit = _CACHE.get(priced_key)
     if hit is None:
         for cache in (_TRACES, _CACHE, _PRICES):
@@ -144,7 +146,7 @@ def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torc
         if runs is None:
             runs = _TRACES[key] = _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache)
         memo = _PRICES.setdefault(chip, {})
-        hit = _CACHE[priced_key] = _differences(config(name), {k: _priced(r, chip, memo, need_fwd)
+        hit = _CACHE[priced_key] = _differences(config(name), {k: _priced(r, chip, memo, need_fwd, graphs)
                                                                 for k, r in runs.items()})
     return hit.copy()
 

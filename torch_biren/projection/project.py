@@ -55,7 +55,7 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
             fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, stack=None,
             sequence_parallel=None, overlap_grad_reduce=None, overlap_param_gather=None, tp_comm_overlap=None,
             grad_bytes=None, suggest=True, moe_options=None, ranges=False, recompute_modules=None,
-            fp8_activations=None, moment_bytes=None, schedule=None, kv_cache=None, max_cache_len=None):
+            fp8_activations=None, moment_bytes=None, schedule=None, kv_cache=None, max_cache_len=None, graphs=None):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
     model: a catalogue name or an HF config.json (or its folder). batch: default one sequence per
     data-parallel replica (x 4 pp when pipelined); seq: default 2048 (or the model's context if
@@ -67,7 +67,11 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
     kv_cache (prefill, decode): "static" (default: a cache allocated at max_cache_len tokens, each step
     writing its new K/V in place, attention over the actual length, as serving engines run) or
     "dynamic" (HF's default DynamicCache in eager mode: the cache concatenated every step);
-    max_cache_len: the static cache's allocated length (default the step's: context + 1, or seq)."""
+    max_cache_len: the static cache's allocated length (default the step's: context + 1, or seq).
+    graphs (decode): the step replayed as one captured graph (CUDA Graphs / torch.biren.graph), as
+    serving engines run decode: one graph launch and the device-side gap per kernel instead of the
+    host's issue per kernel (trace.replay). Default on for decode with the static cache, which the
+    graph needs (static shapes); off for training and prefill (serving engines run prefill eagerly)."""
     name = resolve(model)
     if mode not in MODES:
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -101,12 +105,14 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
         context = 0
         seq_in = seq
     kv_cache, max_cache_len = _cache_options(mode, kv_cache, max_cache_len, context + seq_in)
+    graphs = _graph_option(mode, kv_cache, graphs)
     # Tiny zoo models run live in fp32; full-size ones are projected in bf16.
     dtype = dtype or (torch.float32 if name.startswith("tiny-") else torch.bfloat16)
     inputs = dict(name=name, cfg=cfg, pl=pl, mode=mode, batch=batch, seq=seq, seq_in=seq_in, seq_local=seq // cp,
                   context=context, dtype=dtype, v=v, cp=cp, fused=fused, cards_per_server=cards_per_server,
                   storage_GBps=storage_GBps, limit=limit, network=network,
-                  moe_options=moe_model.options_from(moe_options), kv_cache=kv_cache, max_cache_len=max_cache_len)
+                  moe_options=moe_model.options_from(moe_options), kv_cache=kv_cache, max_cache_len=max_cache_len,
+                  graphs=graphs)
     ctx = _priced(inputs, chip)
     r = _assemble(ctx, st)
     if suggest and not r.fits:
@@ -127,7 +133,8 @@ def _priced(inputs, chip):
     except ValueError as err:
         raise ProjectionError(str(err)) from None
     lc = layer_costs(inputs["name"], pl.tp, chip, mode, pl.micro_batch, inputs["seq_local"], inputs["context"],
-                     inputs["fused"], inputs["dtype"], need_fwd=mode == "train", kv_cache=inputs["kv_cache"])
+                     inputs["fused"], inputs["dtype"], need_fwd=mode == "train", kv_cache=inputs["kv_cache"],
+                     graphs=inputs["graphs"])
     kv_read = dict(lc.kv)  # the cache the step's attention reads: its actual length
     if inputs["max_cache_len"]:  # the static cache is allocated at max_cache_len (traced at the step's length)
         for kind in lc.kv:
@@ -160,6 +167,21 @@ def _cache_options(mode, kv_cache, max_cache_len, length):
         raise ProjectionError(f"max_cache_len={max_cache_len} cannot hold the step's {length} tokens"
                               f"{' (context + 1)' if mode == 'decode' else ''}")
     return kv_cache, max_cache_len
+
+
+def _graph_option(mode, kv_cache, graphs):
+    """graphs checked: default on for a decode step with the static cache, else off."""
+    if graphs is None:
+        return mode == "decode" and kv_cache == "static"
+    if not isinstance(graphs, bool):
+        raise ProjectionError(f"graphs must be True or False, got {graphs!r}")
+    if graphs and mode != "decode":
+        raise ProjectionError(f"graphs replay decode steps; a {mode} step runs eagerly (serving engines capture "
+                              "decode, not prefill or training)")
+    if graphs and kv_cache == "dynamic":
+        raise ProjectionError("graphs need static shapes: the dynamic KV cache grows every step, so a captured "
+                              "decode step cannot replay; use the static cache (kv_cache='static') or graphs=False")
+    return graphs
 
 
 def _per_stage(d, dense, moe, share):
@@ -287,6 +309,8 @@ def _assemble(ctx, st):
     assumptions.append("MFU counts model FLOPs with causal attention (the unmasked half, as the kernels are charged)")
     if ctx["kv_cache"]:
         assumptions.append(_cache_assumption(ctx))
+    if mode == "decode":
+        assumptions.append(_graph_assumption(ctx))
     inferred = chip.inferred()
     if inferred:
         assumptions.append(f"{chip.name} numbers labelled inferred: {', '.join(inferred)}")
@@ -333,8 +357,19 @@ def _cache_assumption(ctx):
     return (f"KV cache static (the default, as serving engines run: TensorRT-LLM, vLLM, HF's StaticCache): "
             f"allocated at {ctx['max_cache_len']:,} tokens (--max-cache-len), each step writes its new K/V in "
             "place (index_copy_) and attention reads the actual length (HF's StaticCache attends over "
-            "max_cache_len under a mask); HF's per-layer position and mask kernels are issued eagerly, as "
-            "live; --kv-cache dynamic for HF's default DynamicCache")
+            "max_cache_len under a mask); HF's per-layer position and mask kernels run as live; "
+            "--kv-cache dynamic for HF's default DynamicCache")
+
+
+def _graph_assumption(ctx):
+    chip = ctx["chip"]
+    if ctx["graphs"]:
+        return (f"decode step replayed as one graph (the default with the static cache, as vLLM, TensorRT-LLM and "
+                f"SGLang run decode: CUDA Graphs): one graph launch ({chip.graph_launch_ns / 1e3:g} us) and "
+                f"{chip.graph_kernel_gap_ns / 1e3:g} us device-side gap per kernel instead of "
+                f"{chip.host_issue_ns / 1e3:g} us host issue per kernel; --no-graphs for eager issue")
+    return (f"decode step issued eagerly: {chip.host_issue_ns / 1e3:g} us host issue per kernel"
+            + ("" if ctx["kv_cache"] == "dynamic" else " (--graphs: replayed as one graph, as serving engines run)"))
 
 
 def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage):

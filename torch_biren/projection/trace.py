@@ -20,7 +20,8 @@ What the live device does, mirrored here:
 - MoE experts (HF's stacked-expert modules) run as grouped GEMMs with routing assumed balanced
   (every expert gets tokens x k / E rows), since routing on meta tensors has no data;
 - the host issues each kernel after chip.host_issue_ns and the device runs them in order (one
-  stream), as csrc/sim/timeline.cpp does.
+  stream), as csrc/sim/timeline.cpp does; or, replayed as a graph (replay(graph=True)), one graph
+  launch and then the kernels back to back with the device-side gap, as its graph_launch does.
 """
 
 import contextlib
@@ -536,17 +537,27 @@ def _ps(ns):
     return math.floor(ns * 1000 + 0.5)
 
 
-def replay(ops, chip, host_ns=0.0, device_ns=0.0):
-    """The device timeline over `ops`: (elapsed_ns, {name: busy ns}). The host issues each op after
-    chip.host_issue_ns; an op starts when the host has issued it and the stream is free. Summed in
-    integer picoseconds, as the live clock is, so a projection and a live run agree to the bit."""
-    issue = _ps(chip.host_issue_ns)
+def replay(ops, chip, host_ns=0.0, device_ns=0.0, graph=False):
+    """The device timeline over `ops`: (elapsed_ns, {name: busy ns}). Eager: the host issues each op
+    after chip.host_issue_ns; an op starts when the host has issued it and the stream is free.
+    graph: the ops replayed as one captured graph (torch.biren.graph, CUDA Graphs), as
+    csrc/sim/timeline.cpp's graph_launch charges it: the host pays chip.graph_launch_ns once, then
+    the kernels run back to back, each its own time less chip.launch_ns plus chip.graph_kernel_gap_ns.
+    Summed in integer picoseconds, as the live clock is, so a projection and a live run agree to the bit."""
     host, dev = _ps(host_ns), _ps(device_ns)
     busy = defaultdict(int)
+    if graph:
+        launch, gap = _ps(chip.launch_ns), _ps(chip.graph_kernel_gap_ns)
+        dev = max(dev, host + _ps(chip.graph_launch_ns))
+        for op in ops:
+            dur = max(0, _ps(op.cost.ns) - launch) + gap
+            dev += dur
+            busy[op.name] += dur
+        return dev / 1000, {name: ps / 1000 for name, ps in busy.items()}
+    issue = _ps(chip.host_issue_ns)
     for op in ops:
         dur = _ps(op.cost.ns)
         host += issue
         dev = max(dev, host) + dur
         busy[op.name] += dur
     return dev / 1000, {name: ps / 1000 for name, ps in busy.items()}
-
