@@ -145,6 +145,11 @@ def _priced(inputs, chip):
         lc, moe_cost = moe_model.adjust_layer_costs(lc, inputs["cfg"], pl, topo, chip, mode,
                                                 pl.micro_batch * inputs["seq_in"] // inputs["cp"],
                                                 inputs["cards_per_server"], inputs["dtype"], inputs["moe_options"])
+        if inputs["graphs"] and moe_cost.compute_ns["routed experts"]:
+            # moe.py prices the decode's two grouped GEMMs (gate/up, down) as eager kernels, each with its
+            # launch; inside a replayed graph each pays the device-side gap instead (trace.replay)
+            lc.total["moe"] -= 2 * (chip.launch_ns - chip.graph_kernel_gap_ns)
+            lc.busy["moe"][moe_model.TRACED_EXPERTS] -= 2 * (chip.launch_ns - chip.graph_kernel_gap_ns)
     return dict(inputs, chip=chip, topo=topo, lc=lc, moe_cost=moe_cost, kv_read=kv_read)
 
 
