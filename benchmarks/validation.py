@@ -86,7 +86,7 @@ NOTES = """## What the errors say
   Decode steps are issued eagerly here, although the projection now replays decode as one graph by
   default (as serving engines run it): v0.6.1's gptSessionBenchmark captures CUDA graphs only under
   --enable_cuda_graph, which performance.md's commands do not pass. Replayed as graphs the rows would
-  read -3.6% and -1.8% (50.7 and 43.5 ms a step: each kernel's 4 us launch becomes the 1 us
+  read -3.6% and -1.8% (50.7 and 43.5 ms a step: each kernel's 5 us launch becomes the 1 us
   device-side gap; neither row is host-bound, so host issue was not what separated them).
 - **DeepSeek-V3 (-7.5%, does not fit: 92.1 GiB per card).** Projected in the report's recipe: DualPipe
   (Table 2: two stages per rank, PP + 1 micro-batches in flight, bubble (PP/2 - 1)(F&B + B - 3W)),
