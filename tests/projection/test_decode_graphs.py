@@ -132,7 +132,7 @@ def test_the_cli_flags(capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--mode", "decode", "--kv-cache", "dynamic", "--graphs"],
      "error: graphs need static shapes: the dynamic KV cache grows every step, so a captured decode step cannot "
-     "replay; use the static cache (kv_cache='static') or graphs=False"),
+     "replay; use the static cache (kv_cache='static', --kv-cache static) or graphs=False (--no-graphs)"),
     (["--mode", "prefill", "--graphs"],
      "error: graphs replay decode steps; a prefill step runs eagerly (serving engines capture decode, not prefill "
      "or training)"),
@@ -143,3 +143,14 @@ def test_bad_graph_options_exit_2_with_one_line(argv, message, capsys):
     assert cli.main(["project", "--model", "tiny-llama", "--batch", "2", "--seq", "16", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_moe_grouped_gemms_pay_the_gap_not_the_launch_in_a_graph():
+    # moe.py prices the routed experts' two grouped GEMMs (gate/up, down) per MoE layer as eager
+    # kernels; replayed, each pays the device-side gap instead of its launch, as every traced kernel does.
+    chip = load_chip("BR166")
+    kw = dict(model="qwen3-30b-a3b", cards=1, mode="decode", batch=64, seq=1024, chip=chip)
+    eager, graph = (dict(P.project(**kw, graphs=g).top_ops) for g in (False, True))
+    layers = P.models.config(P.models.resolve("qwen3-30b-a3b")).num_hidden_layers
+    assert eager["aten::_grouped_mm"] - graph["aten::_grouped_mm"] == pytest.approx(
+        layers * 2 * (chip.launch_ns - chip.graph_kernel_gap_ns), abs=1e-3)

@@ -185,7 +185,8 @@ def _graph_option(mode, kv_cache, graphs):
                               "decode, not prefill or training)")
     if graphs and kv_cache == "dynamic":
         raise ProjectionError("graphs need static shapes: the dynamic KV cache grows every step, so a captured "
-                              "decode step cannot replay; use the static cache (kv_cache='static') or graphs=False")
+                              "decode step cannot replay; use the static cache (kv_cache='static', --kv-cache "
+                              "static) or graphs=False (--no-graphs)")
     return graphs
 
 
