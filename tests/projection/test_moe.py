@@ -103,6 +103,14 @@ def test_grouped_gemm_is_per_expert_groups_with_one_launch():
     assert M.expert_ns(BR166, [4] * 16, 1024, 512) > 4 * M.expert_ns(BR166, [64], 1024, 512)
 
 
+def test_fewer_routed_rows_than_experts_give_some_experts_one_row_not_all_none():
+    # 4 tokens x top-2 = 8 rows over 16 experts (ep 1): balanced, 8 experts get one row each and 8
+    # none; rounding the mean of 0.5 rows per expert would have priced no expert at all.
+    c = M.layer(SMALL, tokens=4, ep=1, chip=BR166, mode="decode")
+    want = M.expert_ns(BR166, [1] * 8 + [0] * 8, SMALL.hidden, SMALL.expert_inter, backward=False)
+    assert c.compute_ns["routed experts"] == pytest.approx(want) and want > 0
+
+
 def test_overlap_hides_dispatch_and_combine_under_compute_minus_the_units_it_takes():
     o = M.Options(overlap=True, comm_units_share=0.2)
     plain = M.layer(SMALL, 4096, ep=16, topo=_topo(16))

@@ -198,10 +198,15 @@ def layer(moe, tokens, ep=1, cards_per_server=8, topo=None, chip=None, mode="tra
     g = max(1, min(ep, cards_per_server // max(1, tp)))
     n = -(-ep // g)
     if rows_per_expert is None:
-        rows_per_expert = [tokens * k / moe.experts * ep * o.imbalance] * local
+        # Whole rows dealt as evenly as they go: when there are fewer rows than local experts (small
+        # decode batches) some experts get one row and the rest none, rather than all rounding to 0.
+        total = int(round(tokens * k / moe.experts * ep * o.imbalance * local))
+        q, extra = divmod(total, local)
+        rows = rows_per_expert = [q + 1] * extra + [q] * (local - extra)
     elif len(rows_per_expert) != local:
         raise ProjectionError(f"rows_per_expert lists {len(rows_per_expert)} experts; a card holds {local}")
-    rows = [int(round(r)) for r in rows_per_expert]
+    else:
+        rows = [int(round(r)) for r in rows_per_expert]
     compute = {"routed experts": expert_ns(chip, rows, h, moe.expert_inter, dtype, backward=train)}
     if moe.shared_experts:
         s = moe.shared_experts * moe.shared_inter // max(1, tp)
