@@ -4,7 +4,7 @@ Every entry point writes into caller-provided outputs, accepts strided views wit
 them, and computes in float32 whatever the storage dtype (float32, float16, bfloat16).
 
 The kernel modules load together on first use of an entry point (`kernels.mm(...)`), not with
-the package: they import Triton (about 0.3 s), which `import torch` (autoloading torch_biren)
+the package: they import Triton (0.15 to 0.3 s), which `import torch` (autoloading torch_biren)
 should not pay in a process that never runs a kernel.
 """
 

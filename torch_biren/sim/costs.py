@@ -30,7 +30,7 @@ from .chip import current_chip
 @functools.cache
 def _flop_formulas():
     """flop_counter's bmm, SDPA and SDPA-backward formulas, imported on first use: flop_counter
-    imports Triton (~0.3 s), which `import torch` (autoloading torch_biren) should not pay. The bmm
+    imports Triton (0.15 to 0.3 s), which `import torch` (autoloading torch_biren) should not pay. The bmm
     formula comes without its shape_wrapper, whose pytree pass costs ~30 us a call."""
     from torch.utils.flop_counter import bmm_flop, sdpa_backward_flop_count, sdpa_flop_count
 
