@@ -272,6 +272,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_sim_graph_size", &sim::graph_size);
   m.def("_sim_graph_free", &sim::graph_free);
   m.def("_sim_set_muted", &sim::set_muted);
+  m.def("_sim_set_compiling", &sim::set_compiling);
 
   m.def("_uncharged_ops", [] { return uncharged_ops(); });
   // Fallback policy, op statistics, modelled ops
@@ -284,7 +285,7 @@ PYBIND11_MODULE(_C, m) {
     return std::string(p == FallbackPolicy::Allow ? "allow" : p == FallbackPolicy::Warn ? "warn" : "error");
   });
   m.def("_register_direct_fallbacks", &register_direct_fallbacks);
-  m.def("_op_counts", &op_counts);
+  m.def("_op_counts", &op_counts, py::arg("compile_time") = false);
   m.def("_reset_op_counts", &reset_op_counts);
   m.def("_set_modelled_ops", &set_modelled_ops);
   m.def("_clear_cost_memo", &clear_cost_memo);

@@ -6,8 +6,16 @@ biren graphs (biren/graphs.py reduce_overhead), as CUDA graph trees do on CUDA.
 
 A graph Inductor cannot compile for biren, or whose generated kernel fails on its first run, runs
 through AOTAutograd without fusion ("aot_eager", each op a biren kernel charged as in eager mode)
-after one warning naming the reason. Other backends, and graphs on other devices, are untouched."""
+after one warning naming the reason. Other backends, and graphs on other devices, are untouched.
 
+Device work the compiler itself issues while it compiles (FakeTensorMode running torch.tensor
+constants for real, as when Inductor traces its attention patterns; Inductor's constant folding
+computing a uniform value with torch.full(...).item()) runs, as it does on CUDA, but is not the
+program's: it goes on no stream (on a card it hides under the compile's seconds of host time, while
+the stream is idle), is counted apart (`_C._op_counts(compile_time=True)`) and is exempt from the
+fallback policy. Dynamo's compile contexts bound it (compile_time_scopes)."""
+
+import contextlib
 import functools
 import warnings
 
@@ -30,6 +38,41 @@ def outside_dynamo(fn):
             set_eval_frame(prior)
 
     return run
+
+
+@contextlib.contextmanager
+def compiling():
+    """Device work issued inside is the compiler's (see the module's docstring), on this thread."""
+    from . import _C
+
+    prior = _C._sim_set_compiling(True)
+    try:
+        yield
+    finally:
+        _C._sim_set_compiling(prior)
+
+
+def compile_time_scopes(handler):
+    """Marks the device work of each compile as the compiler's: Dynamo's callback handler
+    (torch._dynamo.callback_handler) bounds every compile with its install_callbacks context, a
+    frame's (Dynamo's trace and the backend's compile) and a backward's that AOTAutograd compiles
+    on its first call. Its context is wrapped rather than a callback registered: torch._dynamo.reset()
+    clears the callbacks, and a context begins and ends on the compiling thread, which the flag marks."""
+    from torch._dynamo.callback import CallbackTrigger
+
+    install = handler.install_callbacks
+    if getattr(install, "_biren", False):
+        return
+    triggers = (CallbackTrigger.DYNAMO, CallbackTrigger.LAZY_BACKWARD)  # not CUDA graph recording: real runs
+
+    @contextlib.contextmanager
+    @functools.wraps(install)
+    def install_callbacks(trigger, compile_id):
+        with install(trigger, compile_id), compiling() if trigger in triggers else contextlib.nullcontext():
+            yield
+
+    install_callbacks._biren = True
+    handler.install_callbacks = install_callbacks
 
 
 def _on_biren(gm, inputs):
@@ -81,7 +124,8 @@ def _first_run_checked(compiled, model_, inputs_):
         try:
             out = compiled(*args)
         except KernelLaunchError as e:
-            state["fn"] = _fall_back(str(e), model_, inputs_)
+            with compiling():  # AOTAutograd traces the graph again, outside Dynamo's compile
+                state["fn"] = _fall_back(str(e), model_, inputs_)
             return state["fn"](*kept)
         state["fn"] = compiled
         return out

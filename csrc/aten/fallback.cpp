@@ -32,6 +32,7 @@ struct OpInfo {
   bool cpu_args_allowed = false;  // ops CUDA also lets take CPU index tensors
   bool implicit_rng = false;      // draws random numbers without a Generator argument
   std::atomic<int64_t> counts[kKinds] = {};
+  std::atomic<int64_t> compile_counts[kKinds] = {};  // issued while torch.compile compiled (sim::compiling)
   std::vector<size_t> generator_args;
   std::vector<size_t> mutable_args;
   std::vector<int> return_alias;  // per return: index of the mutable argument it returns, or -1
@@ -278,6 +279,10 @@ sim::Cost modelled_cost(const OpInfo& info, const torch::jit::Stack& stack, size
   return memo_cost(std::move(key), info.name, c10::ArrayRef<c10::IValue>(stack).slice(begin));
 }
 
+void count(OpInfo& info, sim::Kind kind) {
+  (sim::compiling() ? info.compile_counts : info.counts)[static_cast<int>(kind)]++;
+}
+
 }  // namespace
 
 void set_fallback_policy(FallbackPolicy p) { policy = p; }
@@ -316,28 +321,31 @@ void record_op(const std::string& name, sim::Kind kind) {
     info.name = name;
     it = by_name.emplace(name, &info).first;
   }
-  it->second->counts[static_cast<int>(kind)]++;
+  count(*it->second, kind);
 }
 
-std::map<std::string, std::map<std::string, int64_t>> op_counts() {
+std::map<std::string, std::map<std::string, int64_t>> op_counts(bool compile_time) {
   std::lock_guard<std::mutex> g(mu);
   std::map<std::string, std::map<std::string, int64_t>> out;
-  for (auto& [name, info] : by_name)
+  for (auto& [name, info] : by_name) {
+    auto& counts = compile_time ? info->compile_counts : info->counts;
     for (int k = 0; k < kKinds; ++k)
-      if (info->counts[k]) out[name][sim::kind_name(static_cast<sim::Kind>(k))] = info->counts[k];
+      if (counts[k]) out[name][sim::kind_name(static_cast<sim::Kind>(k))] = counts[k];
+  }
   return out;
 }
 
 void reset_op_counts() {
   std::lock_guard<std::mutex> g(mu);
   for (auto& kv : by_name)
-    for (auto& c : kv.second->counts) c = 0;
+    for (auto* counts : {&kv.second->counts, &kv.second->compile_counts})
+      for (auto& c : *counts) c = 0;
 }
 
 void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c10::OperatorHandle& cpu_op) {
   const auto& schema = op.schema();
   OpInfo& info = info_for(op);
-  if (!info.modelled && policy != FallbackPolicy::Allow) {
+  if (!info.modelled && policy != FallbackPolicy::Allow && !sim::compiling()) {
     TORCH_CHECK_NOT_IMPLEMENTED(policy != FallbackPolicy::Error, "biren: ", info.name,
                                 " has no device kernel, and TORCH_BIREN_FALLBACK=error forbids running it "
                                 "through the CPU fallback.");
@@ -415,7 +423,7 @@ void run_on_cpu(const c10::OperatorHandle& op, torch::jit::Stack* stack, const c
   if (!info.modelled) cost = sim::generic_cost(max_numel, bridge.in_bytes + out_bytes, fp64);
   auto kind = info.modelled ? sim::Kind::Native : sim::Kind::Fallback;
   sim::charge(current_stream(bridge.device), info.name, kind, cost);
-  info.counts[static_cast<int>(kind)]++;
+  count(info, kind);
 }
 
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) { run_on_cpu(op, stack, op); }

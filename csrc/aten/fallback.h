@@ -26,9 +26,10 @@ void clear_cost_memo();
 // The registered formula's cost of op `name` for `args` (schema order), memoised like the fallback's.
 sim::Cost formula_cost(const std::string& name, const std::vector<c10::IValue>& args);
 
-// Counts per op name and kind; the Python layer adds its Triton ops through record_op.
+// Counts per op name and kind; the Python layer adds its Triton ops through record_op. Work issued
+// while torch.compile compiles (sim::compiling) is counted apart: op_counts(true).
 void record_op(const std::string& name, sim::Kind kind);
-std::map<std::string, std::map<std::string, int64_t>> op_counts();
+std::map<std::string, std::map<std::string, int64_t>> op_counts(bool compile_time = false);
 void reset_op_counts();
 
 // Run `cpu_op` with the stack's biren tensors replaced by CPU views, results brought back to biren.

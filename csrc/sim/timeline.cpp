@@ -48,6 +48,7 @@ std::unordered_map<c10::DeviceIndex, Capture> captures;
 std::unordered_map<int64_t, std::vector<Kernel>> graphs;
 int64_t next_graph = 1;
 bool muted = false;
+thread_local bool compiling_now = false;
 
 DeviceClock& clock_of(c10::DeviceIndex d) {
   if (clocks.size() <= static_cast<size_t>(d)) clocks.resize(d + 1);
@@ -107,6 +108,7 @@ void set_params(Params p) {
 const Params& params() { return current; }
 
 void charge(c10::Stream stream, std::string_view name, Kind kind, const Cost& cost) {
+  if (compiling_now) return;
   std::lock_guard<std::mutex> g(mu);
   if (muted) return;
   Tick dur = ticks(cost.ns);
@@ -241,6 +243,10 @@ bool set_muted(bool on) {
   std::lock_guard<std::mutex> g(mu);
   return std::exchange(muted, on);
 }
+
+bool set_compiling(bool on) { return std::exchange(compiling_now, on); }
+
+bool compiling() { return compiling_now; }
 
 Mark begin_recording() {
   std::lock_guard<std::mutex> g(mu);

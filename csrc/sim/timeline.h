@@ -75,6 +75,13 @@ size_t graph_size(int64_t graph);
 void graph_free(int64_t graph);
 bool set_muted(bool on);  // returns the previous setting
 
+// Work the compiler issues while torch.compile compiles on this thread (Inductor's constant folding,
+// FakeTensorMode's constant propagation of torch.tensor): it runs, as on CUDA, but is not the
+// program's: charge() puts it on no stream (on a card it hides under the compile's seconds of host
+// time), op counts keep it apart, the fallback policy does not apply to it.
+bool set_compiling(bool on);  // returns the previous setting
+bool compiling();
+
 // Recording of what charge() issues, shared by every consumer (torch.profiler's activity profiler,
 // torch_biren.profiler): each begins with a mark and ends with what was recorded since it.
 struct Mark {

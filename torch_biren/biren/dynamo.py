@@ -117,7 +117,14 @@ def _skip_wrappers(trace_rules):
     trace_rules.add("torch_biren._compile")
 
 
-_ON_IMPORT = {_MODULE: _register, "torch._dynamo.trace_rules": _skip_wrappers}
+def _compile_time(callback):
+    """Device work issued while Dynamo compiles is the compiler's, not the program's (_compile.py)."""
+    from .. import _compile
+
+    _compile.compile_time_scopes(callback.callback_handler)
+
+
+_ON_IMPORT = {_MODULE: _register, "torch._dynamo.trace_rules": _skip_wrappers, "torch._dynamo.callback": _compile_time}
 
 
 class _RegisterOnImport(importlib.abc.MetaPathFinder):

@@ -19,16 +19,26 @@ torch.utils.flop_counter (2mnk per GEMM; SDPA's formulas, over the unmasked pair
 registry.py maps aten ops onto these.
 """
 
+import functools
 import math
 from dataclasses import dataclass, replace
-
-from torch.utils.flop_counter import bmm_flop, sdpa_backward_flop_count, sdpa_flop_count
 
 from . import dtypes
 from .chip import current_chip
 
-# flop_counter's bmm formula without its shape_wrapper, whose pytree pass costs ~30 us a call.
-_bmm_flop = getattr(bmm_flop, "__wrapped__", bmm_flop)
+
+@functools.cache
+def _flop_formulas():
+    """flop_counter's bmm, SDPA and SDPA-backward formulas, imported on first use: flop_counter
+    imports Triton (0.15 to 0.3 s), which `import torch` (autoloading torch_biren) should not pay. The bmm
+    formula comes without its shape_wrapper, whose pytree pass costs ~30 us a call."""
+    from torch.utils.flop_counter import bmm_flop, sdpa_backward_flop_count, sdpa_flop_count
+
+    return getattr(bmm_flop, "__wrapped__", bmm_flop), sdpa_flop_count, sdpa_backward_flop_count
+
+
+def _bmm_flop(a_shape, b_shape):
+    return _flop_formulas()[0](a_shape, b_shape)
 
 # Vector FLOPs per attention score beside the two GEMMs (FlashAttention-2, Algorithms 1 and 2):
 # forward rowmax, subtract, exp, rowsum; backward recomputes P (subtract, exp) and forms
@@ -269,10 +279,10 @@ def attention(
     b, h_q, h_kv, lq, lk, d_qk, d_v = (int(x) for x in (b, h_q, h_kv, lq, lk, d_qk, d_v))
     q, k, v = (b, h_q, lq, d_qk), (b, h_kv, lk, d_qk), (b, h_kv, lk, d_v)
     if backward:
-        flops = sdpa_backward_flop_count((b, h_q, lq, d_v), q, k, v)
+        flops = _flop_formulas()[2]((b, h_q, lq, d_v), q, k, v)
         per_score = 2 * (3 * d_qk + 2 * d_v)
     else:
-        flops = sdpa_flop_count(q, k, v)
+        flops = _flop_formulas()[1](q, k, v)
         per_score = 2 * (d_qk + d_v)
     if causal:  # only the unmasked (query, key) pairs: (L + 1) / 2L of them when lq == lk == L
         flops = flops // (lq * lk) * _causal_pairs(lq, lk) if lq and lk else 0
