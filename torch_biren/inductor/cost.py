@@ -77,8 +77,9 @@ _memo = {}
 
 def charge(kernel, named, device):
     """Puts one launch of `kernel` on the device's current stream, named for the kernel."""
-    key = (kernel.name, kernel.ops,
-           tuple((tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else v for v in named.values()))
+    # The kernel itself (launcher._load keeps one per source: kernels of two graphs may share a name)
+    # and each argument by name: an in_out_ptr's bytes count twice.
+    key = (kernel, tuple((k, (tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else v) for k, v in named.items()))
     c = _memo.get(key)
     if c is None:
         c = _memo[key] = kernel_cost(kernel.ops, named).as_tuple()
