@@ -51,7 +51,8 @@ def test_the_added_set_covers_what_the_issue_asks():
                                    if e.name in _DOES_NOT_FIT else e for e in P.ADDED], ids=lambda e: e.name)
 def test_added_runs_fit_memory_as_their_sources_ran_them(entry):
     got, want, err, r = P.project_error(entry)
-    assert err == pytest.approx(got / want - 1) and got > 0
+    faster = want / got if entry.unit == "s per iteration" else got / want  # the error in throughput's sense
+    assert err == pytest.approx(faster - 1) and got > 0
     assert r.fits, f"{entry.name}: {sum(r.memory.values()) / 2**30:.1f} GiB of {r.capacity / 2**30:.1f}"
 
 
@@ -76,3 +77,16 @@ def test_generation_holds_the_static_cache_at_its_full_length_from_the_prefill_o
     assert [p.memory["KV cache"] for p in parts] == [4 * per_token * (16 + 3)] * 4  # fp32, allocated once
     _, parts = P.generation({**kw, "kv_cache": "dynamic"})  # grows: the prompt's, then context + 1
     assert [p.memory["KV cache"] for p in parts] == [4 * per_token * n for n in (16, 17, 18, 19)]
+
+
+def test_recomputation_and_sequence_parallelism_save_what_korthikanti_measured():
+    # Korthikanti et al. 2022: full recomputation's iteration over sequence parallelism + selective
+    # recomputation's, measured 1.29-1.32x on 22B-1T; the projection's ratio within 5% of each.
+    rows = {e.name: e for e in P.ADDED if "Korthikanti" in e.name}
+    assert len(rows) == 8
+    for name in P._KORTHIKANTI:
+        full, sel = (rows[n] for n in rows if f"GPT-{name}," in n)
+        assert "full" in full.name and "selective" in sel.name
+        (t_full, pub_full, _, _), (t_sel, pub_sel, _, _) = P.project_error(full), P.project_error(sel)
+        assert t_full / t_sel == pytest.approx(pub_full / pub_sel, rel=0.05), name
+        assert t_full / t_sel > 1.2  # the recomputed forward costs about a third of a forward + backward

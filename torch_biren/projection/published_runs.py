@@ -30,11 +30,17 @@ class Run(NamedTuple):
 # --accumulate-allreduce-grads-in-fp32), full activation recomputation, no distributed optimizer (it
 # came later), the data-parallel all-reduce after backward; Table 1's TP x PP, batch and GPUs. No flash
 # attention (2022): Megatron's CoreAttention materialises the scores, with its fused scale-mask-softmax
-# and attention dropout at Megatron's default --attention-dropout 0.1 (megatron/arguments.py). The plain
-# 1F1B schedule without scatter/gather (benchmarks/validation.py shows the rows with both).
-MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1)
+# and attention dropout at Megatron's default --attention-dropout 0.1 (megatron/arguments.py). Pipeline
+# sends scattered over the TP ranks and gathered inside the receiving server (sec. 4.1): Megatron-LM's
+# default (--no-scatter-gather-tensors-in-pipeline is store_false into scatter_gather_tensors_in_pipeline;
+# p2p_communication.py splits every send by the TP size unless sequence parallelism already did). The
+# plain 1F1B schedule: the paper's interleaving factor for these rows is not given in what could be
+# read here (benchmarks/validation.py shows the rows under other schedule options). Korthikanti et al.
+# 2022 ran the same code path a year later (still without flash attention): ADDED's Megatron 2022 rows.
+MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1, pipeline_scatter_gather=True)
 _MEGATRON = dict(chip="A100", seq=2048, tp=8, micro_batch=1, recompute="full", grad_bytes=2, stack=MEGATRON_2021)
-_MEGATRON_NOTE = "full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1)"
+_MEGATRON_NOTE = ("full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1), pipeline "
+                  "scatter/gather (Megatron-LM's default)")
 # Llama 3 (Dubey et al. 2024, sec. 3.3.2): TP 8, PP 16, an interleaved 1F1B schedule (126 layers in
 # 16 x 8 one-layer virtual stages), 16M tokens per batch, FSDP sharding optimizer states and gradients
 # but not resharding weights after forward (ZeRO-2 here), communication overlapped. The paper does
@@ -86,7 +92,7 @@ class Added(NamedTuple):
     flops: Callable = None  # Result -> FLOPs counted by the published figure (TFLOP/s rows)
 
 
-UNITS = ("TFLOP/s per GPU", "tokens/s per GPU", "output tokens/s per GPU")
+UNITS = ("TFLOP/s per GPU", "tokens/s per GPU", "output tokens/s per GPU", "s per iteration")
 
 
 def _config(name):
@@ -118,6 +124,39 @@ _MPT = dict(chip="H100", seq=2048, zero=3, overlap_param_gather=True, overlap_gr
 # gptSessionBenchmark runs its GptSession with CUDA graphs only under --enable_cuda_graph (off by
 # default), and the document's benchmark commands do not pass it.
 _TRT = dict(model=_config("llama_7b"), cards=1, chip="A100", graphs=False)
+
+# Korthikanti et al. 2022 (arXiv 2205.05198), Table 3's GPT models on Selene's A100 80GB with Megatron-LM
+# (fp16, seq 2048, vocabulary 51,200, TP 8, micro-batch 1 (22B: 4), data-parallel size 1): end-to-end
+# iteration times with full recomputation and with sequence parallelism + selective recomputation, as
+# calculon-ai/calculon's calculon/megatron/validation.py quotes them from the paper (kProfile) beside the
+# execution files it validates (validation/<model>_{full,seqsel}.json: GPUs, TP, PP, batch, micro-batch,
+# interleaving). Legacy Megatron-LM's code path as in the 2021 rows: materialised attention (Megatron's
+# default dropout 0.1), the scatter/gather of pipeline sends (unused under sequence parallelism).
+_KORTHIKANTI = {  # model, GPUs, PP, batch, micro-batch, virtual stages, (full, seq+sel) seconds per iteration
+    "22B": (_config("megatron_22b"), 8, 1, 4, 4, 1, (1.42, 1.10)),
+    "175B": ("gpt-175b", 64, 8, 64, 1, 3, (18.13, 13.75)),
+    "530B": (_config("megatron_530b"), 280, 35, 280, 1, 3, (49.05, 37.83)),
+    "1T": ("gpt-1t", 512, 64, 512, 1, 1, (94.42, 71.49)),
+}
+_KORTHIKANTI_SOURCE = ("Korthikanti et al. 2022, Reducing Activation Recomputation in Large Transformer Models, arXiv "
+                       "2205.05198 (Table 3's configurations; iteration times as calculon-ai/calculon "
+                       "calculon/megatron/validation.py quotes them, with its validation/*.json execution files)")
+
+
+def _korthikanti(name, mode):
+    model, cards, pp, batch, mb, v, times = _KORTHIKANTI[name]
+    full = mode == "full"
+    kw = dict(model=model, cards=cards, chip="A100", seq=2048, tp=8, pp=pp, batch=batch, micro_batch=mb,
+              virtual_stages=v, grad_bytes=2, stack=MEGATRON_2021, recompute="full" if full else "selective",
+              sequence_parallel=not full)
+    how = "full recompute" if full else "sequence parallel + selective recompute"
+    sched = f"interleaved x {v}" if v > 1 else ("1F1B" if pp > 1 else "no pipeline")
+    return Added(f"Megatron GPT-{name}, {cards} A100 ({how}; Korthikanti 2022)", kw, times[0 if full else 1],
+                 "s per iteration", _KORTHIKANTI_SOURCE,
+                 f"{cards} x A100 80GB, TP 8 x PP {pp} ({sched}), DP 1, batch {batch}, micro-batch {mb}, {how}, fp16, "
+                 "materialised attention (dropout 0.1)" + ("" if not full or pp == 1 else ", pipeline scatter/gather")
+                 + "; GPT's 4h GELU MLP written as SwiGLU of the same FLOPs")
+
 
 ADDED = [
     Added("BLOOM-176B, 384 A100 (Megatron-DeepSpeed)", _BLOOM, 150, "TFLOP/s per GPU",
@@ -183,7 +222,7 @@ ADDED = [
           "input 2048, output 128: 591 output tokens/s",
           "as the row above (static KV cache, allocated at 2048 + 128 tokens; eager decode steps, no CUDA graphs), "
           "with 2048-token prompts"),
-]  # fmt: skip
+] + [_korthikanti(name, mode) for name in _KORTHIKANTI for mode in ("full", "seqsel")]  # fmt: skip
 
 
 def generation(kwargs):
@@ -206,7 +245,9 @@ def generation(kwargs):
 
 
 def project_error(entry):
-    """(projected figure, published figure, signed relative error, Result) for an Added entry (or a Run).
+    """(projected figure, published figure, signed relative error, Result) for an Added entry (or a Run); the
+    error is the projected throughput's over the published (positive: the projection is faster), for
+    times too.
     Generation rows: the Result (of the prefill and the decode steps) that needs the most memory."""
     if isinstance(entry, Run):
         got, r = tflops_per_gpu(entry)
@@ -221,6 +262,9 @@ def project_error(entry):
     cards = entry.kwargs["cards"]
     if entry.unit == "TFLOP/s per GPU":
         got = entry.flops(r) / (r.step_ns * 1e-9) / cards / 1e12
+    elif entry.unit == "s per iteration":  # a time: the error in throughput's sense (+: projected faster)
+        got = r.step_ns * 1e-9
+        return got, entry.figure, entry.figure / got - 1, r
     else:
         got = r.tokens_per_s / cards
     return got, entry.figure, got / entry.figure - 1, r
@@ -236,7 +280,8 @@ def error_table(entries=None):
         unit = getattr(e, "unit", "TFLOP/s per GPU")
         errs.append((abs(err), e.name))
         used = sum(r.memory.values()) / 2**30
-        rows.append(f"| {e.name} | {want:,.0f} {unit} | {got:,.0f} | {100 * err:+.1f}% | "
+        fmt = ",.2f" if unit == "s per iteration" else ",.0f"
+        rows.append(f"| {e.name} | {want:{fmt}} {unit} | {got:{fmt}} | {100 * err:+.1f}% | "
                     f"{'yes' if r.fits else 'NO'} ({used:.1f} of {r.capacity / 2**30:.1f}) |")
     errs.sort()
     mid = len(errs) // 2
