@@ -19,10 +19,14 @@ def test_sequence_parallel_splits_the_norm_activations_and_keeps_the_volume():
     off, on = P.project(**TINY), P.project(**TINY, sequence_parallel=True)
     # 4 hidden-size tensors per layer (norm inputs and outputs) split over tp=2: 2 layers x 4 x ACT / 2
     assert off.memory["activations"] - on.memory["activations"] == 2 * 4 * ACT // 2
-    assert set(on.comm_ns) == {"tensor-parallel all-gather (sequence parallel)",
-                               "tensor-parallel reduce-scatter (sequence parallel)"}
-    ag = next(c for c in on.collectives if "all-gather" in c.name)
-    assert ag.nbytes == ACT and ag.calls == 2 * 4  # 2 layers x (2 forward + 2 backward)
+    calls = {c.name: c.calls for c in on.collectives}
+    assert calls == {"tensor-parallel all-gather (sequence parallel)": 2 * 4,  # 2 layers x (2 forward + 2 backward)
+                     "tensor-parallel reduce-scatter (sequence parallel)": 2 * 2,  # forward
+                     # backward, beside GEMMs (tp_backward_overlap): the input-gradient reduce-scatters and the
+                     # re-gathers of the column-parallel inputs, which Megatron keeps split
+                     "tensor-parallel reduce-scatter (backward, beside wgrad)": 2 * 2,
+                     "tensor-parallel all-gather (SP re-gather, beside dgrad)": 2 * 2}
+    assert all(c.nbytes == ACT for c in on.collectives)
     assert "sequence parallel on" in on.report()
 
 
@@ -345,3 +349,75 @@ def test_dualpipe_doubles_the_parameters_holds_pp_plus_one_and_shrinks_the_bubbl
     assert grads(dual).nbytes == 2 * grads(one).nbytes
     params = one.memory["optimizer states"] / 8  # fp32 model: two moments per parameter
     assert dual.optimizer_ns == pytest.approx(_optimizer_ns(2 * params, load_chip("BR166")))
+
+
+def _gemm_ns(r):
+    from torch_biren.projection.project import _GEMMS
+
+    return sum(ns for op, ns in r.top_ops if op in _GEMMS)
+
+
+def test_backward_tp_collectives_run_beside_the_column_parallel_gemms():
+    from torch_biren.projection.stack import Stack
+
+    on, off = P.project(**TINY), P.project(**TINY, stack=Stack(tp_backward_overlap=False))
+    by = lambda r: {c.name: c for c in r.collectives}  # noqa: E731
+    main_on, main_off = by(on)["tensor-parallel all-reduce"], by(off)["tensor-parallel all-reduce"]
+    beside = by(on)["tensor-parallel all-reduce (backward, beside wgrad)"]
+    assert (main_off.calls, main_on.calls, beside.calls) == (2 * 4, 2 * 2, 2 * 2)  # 2 layers x 2 backward moved
+    assert main_on.ns + beside.ns == pytest.approx(main_off.ns) and main_on.exposed_ns == main_on.ns
+    # tiny-llama's column-parallel linears (q, k, v: 64 x 16 x (4 + 2 + 2); gate, up: 2 x 64 x 128) against the
+    # row-parallel ones (o: 64 x 64, down: 128 x 64): 2/3 of the linear FLOPs; their weight-gradient GEMMs a
+    # third of that, which the backward all-reduces hide behind, at 1 - share of the compute units
+    share = on.chip.comm_units_share
+    hidden = min(beside.ns, 2 / 3 * _gemm_ns(on) / 3 / (1 - share))
+    assert beside.exposed_ns == pytest.approx(beside.ns - hidden * (1 - share))
+    assert off.step_ns - on.step_ns == pytest.approx(beside.ns - beside.exposed_ns)
+    assert "TP backward beside GEMMs on" in on.report() and "TP backward beside GEMMs off" in off.report()
+    # sequence parallel without it: the re-gathers wait with the other all-gathers
+    sp = P.project(**TINY, stack=Stack(tp_backward_overlap=False, sequence_parallel=True))
+    assert {c.name: c.calls for c in sp.collectives} == {"tensor-parallel all-gather (sequence parallel)": 2 * 6,
+                                                         "tensor-parallel reduce-scatter (sequence parallel)": 2 * 4}
+
+
+def test_unfused_gradient_accumulation_adds_every_micro_batch_after_the_first():
+    from torch_biren.projection.models import param_counts
+    from torch_biren.projection.project import _accumulate_ns
+    from torch_biren.projection.stack import Stack
+    from torch_biren.sim.chip import load_chip
+
+    kw = dict(model="tiny-llama", cards=1, batch=8, seq=16, micro_batch=2)  # 4 micro-batches of 2 sequences
+    unfused = Stack(grad_accumulation_fusion=False)
+    fused, plain = P.project(**kw), P.project(**kw, stack=unfused)
+    params = param_counts("tiny-llama")["total"]
+    chip = load_chip("BR166")
+    # fp32 model (tiny) and fp32 accumulation: read 4 + 4 bytes, write 4, per parameter and micro-batch after the first
+    add = _accumulate_ns(params, 4, 4, chip)
+    assert add > params * 12 / chip.hbm_peak_Bps * 1e9  # one memory-bound pass, at most the peak bandwidth
+    assert plain.step_ns - fused.step_ns == pytest.approx(3 * add)
+    assert dict(plain.top_ops)["(gradient accumulation: unfused adds)"] == pytest.approx(3 * add)
+    assert "gradient accumulation unfused" in plain.report() and "gradient accumulation" not in fused.report()
+    one = dict(kw, micro_batch=8)  # one micro-batch: nothing to accumulate
+    assert P.project(**one, stack=unfused).step_ns == P.project(**one).step_ns
+    # FSDP reduce-scatters every micro-batch: each card accumulates its shard
+    sharded = dict(kw, cards=2, batch=16, zero=3)
+    assert dict(P.project(**sharded, stack=unfused).top_ops)["(gradient accumulation: unfused adds)"] == \
+        pytest.approx(3 * _accumulate_ns(params / 2, 4, 4, chip))
+
+
+def test_overlapped_collectives_slow_the_compute_they_hide_behind():
+    from torch_biren.sim.chip import load_chip
+
+    # FSDP's gathers and reduce-scatters hidden behind the layers (tiny-llama over 2 cards, each layer's behind
+    # the other's): with a share s of the units serving them, the compute under them runs at 1 - s, so each
+    # hidden ns still costs s ns of the step
+    kw = dict(model="tiny-llama", cards=2, batch=2, seq=16, zero=3, overlap_grad_reduce=True, overlap_param_gather=True)
+    free = P.project(**kw, chip=load_chip("BR166").replace(comm_units_share=0.0))
+    busy = P.project(**kw, chip=load_chip("BR166").replace(comm_units_share=0.25))
+    hidden = sum(c.ns - c.exposed_ns for c in free.collectives)
+    assert hidden > 0 and [c.ns for c in busy.collectives] == [c.ns for c in free.collectives]
+    assert all(c.exposed_ns == pytest.approx(c.ns / 2) for c in free.collectives)  # half: 1 - 1 / 2 layers
+    exposed = lambda r: sum(c.exposed_ns for c in r.collectives)  # noqa: E731
+    assert exposed(busy) - exposed(free) == pytest.approx(0.25 * hidden)
+    assert busy.step_ns - free.step_ns == pytest.approx(0.25 * hidden)
+    assert "occupy 25% of the compute units" in "\n".join(busy.assumptions)

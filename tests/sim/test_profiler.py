@@ -47,7 +47,8 @@ Total                                                            7   1.65 ms    
 Inferred chip numbers (label I): hbm_peak_Bps, mem_efficiency, matrix_flops.bf16, matrix_flops.fp16, matrix_flops.tf32,
 matrix_flops.fp32, matrix_flops.int8, vector_flops, compute_units, matrix_tile, matrix_efficiency, attention_efficiency, l2_bytes,
 clock_hz, host_link_Bps, card_links, card_link_Bps, launch_ns, host_issue_ns, graph_launch_ns, graph_kernel_gap_ns, capability,
-collective_efficiency, die_link_latency_ns, die_link_share, fp64_emulation_slowdown, gemm_kernels, l2_Bps, memory_latency_ns, network""")
+collective_efficiency, comm_units_share, die_link_latency_ns, die_link_share, fp64_emulation_slowdown, gemm_kernels, l2_Bps,
+memory_latency_ns, network""")
 
     def test_empty_table(self):
         self.assertExpectedInline(Profile([], [], load_chip("H100")).table(), """\
@@ -59,7 +60,7 @@ Name   Kind  Calls  Total  Avg  %  FLOPs  Bytes  TFLOP/s  GB/s  Bound
 Total            0   0 ns       -      0      0      0.0   0.0
 ---------------------------------------------------------------------
 Inferred chip numbers (label I): matrix_tile, attention_efficiency,
-graph_kernel_gap_ns, l2_Bps, memory_latency_ns""")
+graph_kernel_gap_ns, comm_units_share, l2_Bps, memory_latency_ns""")
 
 
 def test_rows_aggregate_per_op_and_kind():

@@ -53,6 +53,13 @@ def add_arguments(p):
     p.add_argument("--overlap-grad-reduce", action="store_true", help="DP gradient reduction during backward")
     p.add_argument("--overlap-param-gather", action="store_true", help="parameter all-gather during forward")
     p.add_argument("--tp-comm-overlap", action="store_true", help="TP collectives behind the layer GEMMs")
+    p.add_argument("--tp-backward-overlap", action=argparse.BooleanOptionalAction, default=None,
+                   help="the backward input-gradient TP collectives beside the weight-gradient GEMMs, as Megatron "
+                   "runs them (default on; --no-tp-backward-overlap: waiting, as Megatron-LM before September 2021)")
+    p.add_argument("--grad-accumulation-fusion", action=argparse.BooleanOptionalAction, default=None,
+                   help="gradient accumulation inside the weight-gradient GEMMs (Megatron's default, on); "
+                   "--no-grad-accumulation-fusion: an add of every micro-batch's gradients after the first "
+                   "(PyTorch's AccumulateGrad, legacy Megatron-LM)")
     p.add_argument("--grad-bytes", type=int, default=4, choices=(2, 4), help="gradient bytes (Megatron: fp32)")
     p.add_argument("--recompute-modules", default="",
                    help="comma-separated: layernorm, mla_up_proj, moe_act run again in backward (Megatron-Core's "
@@ -97,7 +104,8 @@ def projection_kwargs(args):
                 storage_GBps=args.storage_GBps, memory_mode=args.memory_mode, recompute=args.recompute,
                 zero=3 if args.fsdp else args.zero, sequence_parallel=args.sequence_parallel,
                 overlap_grad_reduce=args.overlap_grad_reduce, overlap_param_gather=args.overlap_param_gather,
-                tp_comm_overlap=args.tp_comm_overlap, grad_bytes=args.grad_bytes,
+                tp_comm_overlap=args.tp_comm_overlap, tp_backward_overlap=args.tp_backward_overlap,
+                grad_accumulation_fusion=args.grad_accumulation_fusion, grad_bytes=args.grad_bytes,
                 recompute_modules=args.recompute_modules, fp8_activations=args.fp8_activations,
                 moment_bytes=args.moment_bytes, schedule=args.schedule, kv_cache=args.kv_cache,
                 max_cache_len=args.max_cache_len, graphs=args.graphs)

@@ -59,6 +59,44 @@ def expert_parallel(pl, topo, mode, act, slots, moe_stage, experts_per_token, pe
                               slots * moe_stage * n_a2a, pl.ep, per_server), topo)]
 
 
+# Names of the backward tensor-parallel collectives Megatron runs beside a GEMM (stack.tp_backward_overlap).
+BESIDE_WGRAD = "(backward, beside wgrad)"  # the weight-gradient GEMMs
+TP_BESIDE_WGRAD = "tensor-parallel {} " + BESIDE_WGRAD
+TP_BESIDE_DGRAD = "tensor-parallel all-gather (SP re-gather, beside dgrad)"  # the input-gradient GEMMs
+
+
+def _tensor_parallel(stack, train, act, layer_passes, tp, per_server, topo):
+    """Per layer and micro-batch, Megatron's f/g operators: forward, an all-reduce after the attention
+    and after the MLP (sequence parallel: an all-gather before each column-parallel linear and a
+    reduce-scatter after each row-parallel one), again when full recomputation re-runs the forward;
+    backward, the column-parallel linears' input-gradient all-reduce (sequence parallel: the
+    row-parallel linears' output-gradient all-gather and the column-parallel input-gradient
+    reduce-scatter, plus the re-gather of the column-parallel inputs, which Megatron keeps split and
+    gathers again for the weight gradient). With stack.tp_backward_overlap the input-gradient
+    collectives and the re-gather are their own entries, hidden behind the GEMMs they run beside."""
+    fwd = 2 + (2 if stack.recompute == "full" else 0) if train else 2
+    bwd = 2 if train else 0
+    apart = train and stack.tp_backward_overlap
+    out = []
+    if stack.sequence_parallel:
+        gathers = fwd + bwd + (0 if apart or not train else 2)
+        out += [_price(Collective("tensor-parallel all-gather (sequence parallel)", "all_gather", act,
+                                  layer_passes * gathers, tp, per_server), topo),
+                _price(Collective("tensor-parallel reduce-scatter (sequence parallel)", "reduce_scatter", act,
+                                  layer_passes * (fwd + (0 if apart else bwd)), tp, per_server), topo)]
+        if apart:
+            out += [_price(Collective(TP_BESIDE_WGRAD.format("reduce-scatter"), "reduce_scatter", act,
+                                      layer_passes * bwd, tp, per_server), topo),
+                    _price(Collective(TP_BESIDE_DGRAD, "all_gather", act, layer_passes * 2, tp, per_server), topo)]
+    else:
+        out.append(_price(Collective("tensor-parallel all-reduce", "all_reduce", act,
+                                     layer_passes * (fwd + (0 if apart else bwd)), tp, per_server), topo))
+        if apart:
+            out.append(_price(Collective(TP_BESIDE_WGRAD.format("all-reduce"), "all_reduce", act, layer_passes * bwd,
+                                         tp, per_server), topo))
+    return out
+
+
 def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, experts_per_token, params_card,
              kv_chunk, cards_per_server, virtual_stages):
     """[Collective] of one step on the busiest card, before overlap. act: one micro-batch's hidden
@@ -70,16 +108,7 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
     tp, pp, dp = pl.tp, pl.pp, pl.dp
     train = mode == "train"
     if tp > 1:
-        # 2 per layer forward (after attention and after the MLP), 2 backward, 2 more re-running the forward
-        passes = (4 + (2 if stack.recompute == "full" else 0)) if train else 2
-        calls = slots * layers_stage * passes
-        if stack.sequence_parallel:
-            out += [_price(Collective("tensor-parallel all-gather (sequence parallel)", "all_gather", act, calls, tp,
-                                      g["tp"]), topo),
-                    _price(Collective("tensor-parallel reduce-scatter (sequence parallel)", "reduce_scatter", act,
-                                      calls, tp, g["tp"]), topo)]
-        else:
-            out.append(_price(Collective("tensor-parallel all-reduce", "all_reduce", act, calls, tp, g["tp"]), topo))
+        out += _tensor_parallel(stack, train, act, slots * layers_stage, tp, g["tp"], topo)
     if train and stack.distributes(tp):
         # each layer's checkpointed input, kept 1/tp per rank, gathered before its recomputation
         out.append(_price(Collective("tensor-parallel all-gather (distributed saved activations)", "all_gather", act,

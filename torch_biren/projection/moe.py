@@ -68,12 +68,13 @@ class MoE:
 @dataclass(frozen=True)
 class Options:
     """How the MoE layer is run. The defaults are the plain case: balanced routing, no node limit,
-    no overlap, BF16 on the wire."""
+    no overlap, BF16 on the wire; overlapped, the chip's comm_units_share of its units serve the
+    all-to-alls unless comm_units_share says otherwise."""
 
     imbalance: float = 1.0  # busiest card's rows / mean rows
     node_limit: int = 0  # M: servers a token may reach (0: no limit; DeepSeek-V3: 4)
     overlap: bool = False  # dispatch/combine under the compute of another micro-batch
-    comm_units_share: float = 0.0  # compute units serving communication while overlapping
+    comm_units_share: float = None  # compute units serving communication while overlapping (None: the chip's)
     dispatch_bytes: float = 2.0  # per element on the wire (FP8 dispatch: 1)
     combine_bytes: float = 2.0
 
@@ -82,7 +83,7 @@ class Options:
             raise ProjectionError(f"MoE imbalance is the busiest card's rows over the mean, >= 1; got {self.imbalance}")
         if isinstance(self.node_limit, bool) or not isinstance(self.node_limit, int) or self.node_limit < 0:
             raise ProjectionError(f"MoE node_limit must be a non-negative integer (0: none), got {self.node_limit!r}")
-        if not 0.0 <= self.comm_units_share < 1.0:
+        if self.comm_units_share is not None and not 0.0 <= self.comm_units_share < 1.0:
             raise ProjectionError(f"MoE comm_units_share must be in [0, 1), got {self.comm_units_share}")
         for n in ("dispatch_bytes", "combine_bytes"):
             if not getattr(self, n) > 0:
@@ -229,10 +230,11 @@ def layer(moe, tokens, ep=1, cards_per_server=8, topo=None, chip=None, mode="tra
             comm[what] = once
     total = sum(comm.values())
     hidden = slowdown = 0.0
+    share = chip.comm_units_share if o.comm_units_share is None else o.comm_units_share
     if o.overlap and total:
-        window = overlap_window_ns / (1.0 - o.comm_units_share)
+        window = overlap_window_ns / (1.0 - share)
         hidden = min(total, window)
-        slowdown = (hidden / window) * overlap_window_ns * o.comm_units_share / (1.0 - o.comm_units_share)
+        slowdown = (hidden / window) * overlap_window_ns * share / (1.0 - share)
     elt = dtypes.itemsize(dtype)
     weights = local * 3 * h * moe.expert_inter * elt
     if moe.shared_experts:
@@ -241,7 +243,7 @@ def layer(moe, tokens, ep=1, cards_per_server=8, topo=None, chip=None, mode="tra
              f"of {g} card(s); "
              + ("routing is balanced" if o.imbalance == 1 else f"routing imbalance {o.imbalance:g}x (busiest card / mean)")
              + (f"; node-limited to {o.node_limit} servers per token" if o.node_limit else "")
-             + (f"; dispatch/combine overlapped with compute ({o.comm_units_share:.0%} of the units serve it)"
+             + (f"; dispatch/combine overlapped with compute ({share:.0%} of the units serve it)"
                 if o.overlap else "; dispatch/combine not overlapped")]
     return LayerCost(compute, comm, total - hidden, hidden, slowdown, volumes, calls, rows_per_expert, int(weights), n, g,
                      notes)

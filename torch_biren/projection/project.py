@@ -44,6 +44,24 @@ def _optimizer_ns(params, chip, moment_bytes=4):
     return costs.generic(12 * params, params * (2 * (4 + 2 * moment_bytes) + 2 + 2), chip).ns
 
 
+def _accumulate_ns(params, elt, grad_bytes, chip):
+    # One pass over the gradients: read the fresh one (the model's dtype) and the accumulated one, write the sum.
+    return costs.generic(params, params * (elt + 2 * grad_bytes), chip).ns
+
+
+def _column_share(cfg):
+    """The column-parallel linears' share of a dense layer's linear FLOPs (q, k, v and the MLP's input
+    projections beside o and the MLP's output one): the weight-gradient (and input-gradient) GEMMs the
+    backward tensor-parallel collectives run beside (stack.tp_backward_overlap)."""
+    h, inner = cfg.hidden_size, cfg.intermediate_size
+    heads = cfg.num_attention_heads
+    kv = getattr(cfg, "num_key_value_heads", None) or heads
+    hd = getattr(cfg, "head_dim", None) or h // heads
+    column = h * hd * (heads + 2 * kv) + 2 * h * inner  # llama-written: gate and up (GPT's fc1 as SwiGLU)
+    row = heads * hd * h + inner * h
+    return column / (column + row)
+
+
 def _checkpoint(name, storage_GBps):
     nbytes = param_counts(name)["total"] * 14  # bf16 weights + fp32 master, m, v
     gbps = storage_GBps or DEFAULT_STORAGE_GBPS
@@ -54,8 +72,9 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
             micro_batch=None, context=None, network=None, cards_per_server=8, recompute=None, zero=None,
             fused=True, storage_GBps=None, memory_mode=None, dtype=None, virtual_stages=1, stack=None,
             sequence_parallel=None, overlap_grad_reduce=None, overlap_param_gather=None, tp_comm_overlap=None,
-            grad_bytes=None, suggest=True, moe_options=None, ranges=False, recompute_modules=None,
-            fp8_activations=None, moment_bytes=None, schedule=None, kv_cache=None, max_cache_len=None, graphs=None):
+            tp_backward_overlap=None, grad_accumulation_fusion=None, grad_bytes=None, suggest=True, moe_options=None,
+            ranges=False, recompute_modules=None, fp8_activations=None, moment_bytes=None, schedule=None,
+            kv_cache=None, max_cache_len=None, graphs=None):
     """Project one training step / prefill / decode step of `model` on `cards` cards of `chip`.
     model: a catalogue name or an HF config.json (or its folder). batch: default one sequence per
     data-parallel replica (x 4 pp when pipelined); seq: default 2048 (or the model's context if
@@ -77,7 +96,9 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
         raise ProjectionError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
     st = stacks.make(stack, recompute=recompute, zero=zero, sequence_parallel=sequence_parallel,
                      overlap_grad_reduce=overlap_grad_reduce, overlap_param_gather=overlap_param_gather,
-                     tp_comm_overlap=tp_comm_overlap, grad_bytes=grad_bytes, recompute_modules=recompute_modules,
+                     tp_comm_overlap=tp_comm_overlap, tp_backward_overlap=tp_backward_overlap,
+                     grad_accumulation_fusion=grad_accumulation_fusion, grad_bytes=grad_bytes,
+                     recompute_modules=recompute_modules,
                      fp8_activations=fp8_activations, moment_bytes=moment_bytes, schedule=schedule)
     try:
         chip = chip if isinstance(chip, Chip) else load_chip(chip)
@@ -267,9 +288,16 @@ def _assemble(ctx, st):
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     kv_chunk = 2 * pl.micro_batch * ctx["seq_local"] * kv_heads * head_dim * elt
     copies = 2 if train and st.schedule == "dualpipe" else 1  # DualPipe: both stages' gradients and parameters
+    accumulate_ns = 0.0
+    if train and not st.grad_accumulation_fusion and m > 1:
+        # micro-batches after the first add their gradients into the accumulated ones (stack.py)
+        summed = params_card * copies / (pl.dp if st.zero == 3 else 1)
+        accumulate_ns = _accumulate_ns(summed, elt, st.grad_bytes, chip) * (m - 1) / m  # per micro-batch
+        t_mb += accumulate_ns
     comm = communication.per_step(pl, topo, mode, st, cp, act, slots, layers_stage, moe * share, k,
                                   params_card * copies, kv_chunk, ctx["cards_per_server"], v)
-    _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card * copies, pl, layers_stage)
+    _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card * copies, pl, layers_stage,
+             _column_share(cfg), chip.comm_units_share)
     if ctx["moe_cost"]:  # dispatch/combine as moe.py prices and overlaps them
         moe_model.price_all_to_all(comm, ctx["moe_cost"], slots * moe * share)
     # The parameters whose optimizer states the card holds (memory.py: routed experts over dp / ep), each copy.
@@ -287,6 +315,8 @@ def _assemble(ctx, st):
                           heads_card, ctx["seq_local"], v, working, freed)
     scale = slots if train else pp
     top_ops = {op: ns * scale for op, ns in ops.items()}
+    if accumulate_ns:
+        top_ops["(gradient accumulation: unfused adds)"] = accumulate_ns * slots
     if recompute_ns:
         recipe_only = st.recompute == "none" and not st.recompute_modules  # FP8 casts alone
         top_ops["(FP8 activation casts)" if recipe_only else "(recomputed forward)"] = recompute_ns * slots
@@ -305,8 +335,9 @@ def _assemble(ctx, st):
                        if ctx["fused"] else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
     if train:
         moments = "bf16" if st.moment_bytes == 2 else "fp32"
-        assumptions.append(f"bf16 weights, fp32 master weights, AdamW moments {moments}; overlapped communication "
-                           "does not slow the kernels it hides behind (no published BR166 figure for the contention)")
+        assumptions.append(f"bf16 weights, fp32 master weights, AdamW moments {moments}; overlapped collectives "
+                           f"occupy {chip.comm_units_share:.0%} of the compute units while they run, slowing the "
+                           "compute they hide behind (chip comm_units_share: a parameter)")
         if st.schedule == "dualpipe":
             assumptions.append("DualPipe: each card keeps both its stages' weights, gradients and optimizer states; "
                                "the weight gradients (W in its bubble) taken as half of the backward GEMMs")
@@ -378,35 +409,44 @@ def _graph_assumption(ctx):
             + ("" if ctx["kv_cache"] == "dynamic" else " (--graphs: replayed as one graph, as serving engines run)"))
 
 
-def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage):
-    """Set each collective's exposed time: what compute hides of it under the stack's overlap options."""
+def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_card, pl, layers_stage, column,
+             share=0.0):
+    """Set each collective's exposed time: what compute hides of it under the stack's overlap options.
+    column: the column-parallel linears' share of the linear GEMMs (_column_share). share: the compute
+    units a collective occupies while it overlaps (chip.comm_units_share): the compute under it runs
+    at 1 - share, so it hides at most budget / (1 - share) of the collective, and each hidden ns
+    still costs the step share ns (the compute it slowed), as moe.py prices DualPipe's all-to-alls."""
     b_mb = t_mb - f_mb
     gemm = sum(ns for op, ns in ops.items() if op in _GEMMS)
+    # Backward TP collectives beside the column-parallel linears' weight- / input-gradient GEMMs: each
+    # about a third of those linears' forward + backward GEMM time, per micro-batch pass.
+    beside = column * gemm / 3 * slots
     bucket = stacks.BUCKET_PARAMS if pl.dp < 40 else stacks.BUCKET_PARAMS_PER_DP * pl.dp
     tail = min(1.0, bucket / max(1.0, params_card))  # the last bucket waits for the end of backward
     budget = {"gemm": gemm * slots, "attention": attention_ns * cp * slots, "bwd": b_mb, "fwd": f_mb,
-              "layers": t_mb * slots}
+              "layers": t_mb * slots, "wgrad": beside, "dgrad": beside}
     for c in comm:
-        hide = 0.0
+        key, hideable = None, c.ns
         if c.name.startswith("tensor-parallel") and st.tp_comm_overlap:
-            hide = min(c.ns, budget["gemm"])
-            budget["gemm"] -= hide
+            key = "gemm"
+        elif c.name.endswith(communication.BESIDE_WGRAD):
+            key = "wgrad"
+        elif c.name == communication.TP_BESIDE_DGRAD:
+            key = "dgrad"
         elif c.name.startswith("context-parallel"):  # ring attention overlaps its sends with the blocks
-            hide = min(c.ns, budget["attention"])
-            budget["attention"] -= hide
+            key = "attention"
         elif c.name == "FSDP parameter all-gather" and st.overlap_param_gather:
-            hide = min(c.ns * (1 - 1 / layers_stage), budget["layers"])
-            budget["layers"] -= hide
+            key, hideable = "layers", c.ns * (1 - 1 / layers_stage)
         elif c.name == "FSDP gradient reduce-scatter" and st.overlap_grad_reduce:
-            hide = min(c.ns * (1 - 1 / layers_stage), budget["layers"])
-            budget["layers"] -= hide
+            key, hideable = "layers", c.ns * (1 - 1 / layers_stage)
         elif c.name.startswith("data-parallel gradient") and st.overlap_grad_reduce and train:
-            hide = min(c.ns * (1 - tail), budget["bwd"])
-            budget["bwd"] -= hide
+            key, hideable = "bwd", c.ns * (1 - tail)
         elif c.name == "data-parallel parameter all-gather" and st.overlap_param_gather and train:
-            hide = min(c.ns * (1 - tail), budget["fwd"])
-            budget["fwd"] -= hide
-        c.exposed_ns = c.ns - hide
+            key, hideable = "fwd", c.ns * (1 - tail)
+        hide = min(hideable, budget[key] / (1 - share)) if key else 0.0
+        if key:
+            budget[key] -= hide * (1 - share)
+        c.exposed_ns = c.ns - hide * (1 - share)
 
 
 def _working_set(cfg, pl, seq, tp, elt, is_moe):

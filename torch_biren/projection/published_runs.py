@@ -35,12 +35,16 @@ class Run(NamedTuple):
 # default (--no-scatter-gather-tensors-in-pipeline is store_false into scatter_gather_tensors_in_pipeline;
 # p2p_communication.py splits every send by the TP size unless sequence parallelism already did). The
 # plain 1F1B schedule: the paper's interleaving factor for these rows is not given in what could be
-# read here (benchmarks/validation.py shows the rows under other schedule options). Korthikanti et al.
-# 2022 ran the same code path a year later (still without flash attention): ADDED's Megatron 2022 rows.
-MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1, pipeline_scatter_gather=True)
+# read here (benchmarks/validation.py shows the rows under other schedule options). The code of April 2021
+# (NVIDIA/Megatron-LM history) had neither the asynchronous backward all-reduce beside the weight-gradient
+# GEMM (async_tensor_model_parallel_allreduce, September 2021) nor gradient accumulation fusion (February
+# 2022): each micro-batch's fp16 gradients were added into the accumulated ones (stack.py). Korthikanti et
+# al. 2022 ran the same code path a year later (still without flash attention): ADDED's Megatron 2022 rows.
+MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1, pipeline_scatter_gather=True,
+                      tp_backward_overlap=False, grad_accumulation_fusion=False)
 _MEGATRON = dict(chip="A100", seq=2048, tp=8, micro_batch=1, recompute="full", grad_bytes=2, stack=MEGATRON_2021)
 _MEGATRON_NOTE = ("full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1), pipeline "
-                  "scatter/gather (Megatron-LM's default)")
+                  "scatter/gather (Megatron-LM's default), gradient accumulation unfused (April 2021's code)")
 # Llama 3 (Dubey et al. 2024, sec. 3.3.2): TP 8, PP 16, an interleaved 1F1B schedule (126 layers in
 # 16 x 8 one-layer virtual stages), 16M tokens per batch, FSDP sharding optimizer states and gradients
 # but not resharding weights after forward (ZeRO-2 here), communication overlapped. The paper does
@@ -103,9 +107,12 @@ def _config(name):
 # BLOOM (bigscience-workshop/bigscience train/tr11-176B-ml/tr11-176B-ml.slurm): TP 4, PP 12, micro-batch 2,
 # global batch 2048, --checkpoint-activations, bf16 with DeepSpeed's BF16 optimizer (its own ZeRO-1),
 # vocabulary padded to 250,880; no dropout (BLOOM's config: attention_dropout 0.0), Megatron-DeepSpeed's
-# fused softmax (no flash attention in 2022).
+# fused softmax (no flash attention in 2022). Its mpu layers run the backward all-reduce synchronously
+# (copy_to_tensor_model_parallel_region), and DeepSpeed's BF16 optimizer adds each micro-batch's bf16
+# gradients into fp32 ones (unfused accumulation, fp32 gradients).
 _BLOOM = dict(model="bloom-176b", cards=384, chip="A100", batch=2048, seq=2048, tp=4, pp=12, micro_batch=2,
-              recompute=True, zero=1, stack=Stack(attention="materialised"))
+              recompute=True, zero=1, stack=Stack(attention="materialised", tp_backward_overlap=False,
+                                                  grad_accumulation_fusion=False))
 # OPT (facebookresearch/metaseq metaseq/launcher/opt_baselines.py, opt_job_constants.py): 175b with
 # --model-parallel-size 8, --ddp-backend fully_sharded --no-reshard-after-forward (parameters gathered once
 # per step and kept for backward: ZeRO-2 semantics), --update-freq 1 (no gradient accumulation),
@@ -113,7 +120,8 @@ _BLOOM = dict(model="bloom-176b", cards=384, chip="A100", batch=2048, seq=2048, 
 # --dropout 0.1 --attention-dropout 0.1; the paper's 2M-token batch on 124 replicas: 8 sequences each.
 _OPT = dict(model="gpt-175b", cards=992, chip="A100", batch=992, seq=2048, tp=8, micro_batch=8, recompute=True,
             zero=2, grad_bytes=2, overlap_param_gather=True, overlap_grad_reduce=True,
-            stack=Stack(attention="materialised", attention_dropout=0.1, distribute_saved_activations=True))
+            stack=Stack(attention="materialised", attention_dropout=0.1, distribute_saved_activations=True,
+                        tp_backward_overlap=False))  # assumed: metaseq's 2021 Megatron fork (fairseq_v2 branch)
 # MPT (mosaicml/llm-foundry scripts/train/benchmarking/README.md, "H100 80GB BF16" table): FSDP FULL_SHARD,
 # amp_bf16, the rows without activation checkpointing; MPT is GPT-style (4h GELU MLP, ALiBi, tied embeddings,
 # vocabulary 50,368), written as a GPT-2-style config.json.
@@ -131,7 +139,12 @@ _TRT = dict(model=_config("llama_7b"), cards=1, chip="A100", graphs=False)
 # calculon-ai/calculon's calculon/megatron/validation.py quotes them from the paper (kProfile) beside the
 # execution files it validates (validation/<model>_{full,seqsel}.json: GPUs, TP, PP, batch, micro-batch,
 # interleaving). Legacy Megatron-LM's code path as in the 2021 rows: materialised attention (Megatron's
-# default dropout 0.1), the scatter/gather of pipeline sends (unused under sequence parallelism).
+# default dropout 0.1), the scatter/gather of pipeline sends (unused under sequence parallelism); by then
+# the backward all-reduce (sequence parallel: reduce-scatter, and the input's re-gather) ran beside the
+# GEMMs by default, and gradient accumulation fusion, merged in spring 2022, applied only with fp32
+# accumulation (--accumulate-allreduce-grads-in-fp32) until September 2022: these fp16 runs add each
+# micro-batch's gradients unfused.
+MEGATRON_2022 = MEGATRON_2021.with_(tp_backward_overlap=True)
 _KORTHIKANTI = {  # model, GPUs, PP, batch, micro-batch, virtual stages, (full, seq+sel) seconds per iteration
     "22B": (_config("megatron_22b"), 8, 1, 4, 4, 1, (1.42, 1.10)),
     "175B": ("gpt-175b", 64, 8, 64, 1, 3, (18.13, 13.75)),
@@ -147,14 +160,15 @@ def _korthikanti(name, mode):
     model, cards, pp, batch, mb, v, times = _KORTHIKANTI[name]
     full = mode == "full"
     kw = dict(model=model, cards=cards, chip="A100", seq=2048, tp=8, pp=pp, batch=batch, micro_batch=mb,
-              virtual_stages=v, grad_bytes=2, stack=MEGATRON_2021, recompute="full" if full else "selective",
+              virtual_stages=v, grad_bytes=2, stack=MEGATRON_2022, recompute="full" if full else "selective",
               sequence_parallel=not full)
     how = "full recompute" if full else "sequence parallel + selective recompute"
     sched = f"interleaved x {v}" if v > 1 else ("1F1B" if pp > 1 else "no pipeline")
     return Added(f"Megatron GPT-{name}, {cards} A100 ({how}; Korthikanti 2022)", kw, times[0 if full else 1],
                  "s per iteration", _KORTHIKANTI_SOURCE,
                  f"{cards} x A100 80GB, TP 8 x PP {pp} ({sched}), DP 1, batch {batch}, micro-batch {mb}, {how}, fp16, "
-                 "materialised attention (dropout 0.1)" + ("" if not full or pp == 1 else ", pipeline scatter/gather")
+                 "materialised attention (dropout 0.1), backward TP collectives beside the GEMMs, gradient accumulation "
+                 "unfused" + ("" if not full or pp == 1 else ", pipeline scatter/gather")
                  + "; GPT's 4h GELU MLP written as SwiGLU of the same FLOPs")
 
 

@@ -152,8 +152,9 @@ class Result:
         lines.append("  breakdown: " + ", ".join(f"{k} {format_time(v)}" for k, v in parts if v > 0))
         if self.collectives:
             lines.append("  collectives per step on one card (group placement, volume per call):")
+            width = max(50, *(len(c.name) for c in self.collectives))
             for c in self.collectives:
-                lines.append(f"    {c.name:<50} {c.ranks:>5} ranks {c.where:<32} {_bytes(c.nbytes):>10} x {c.calls:>7,.0f}"
+                lines.append(f"    {c.name:<{width}} {c.ranks:>5} ranks {c.where:<32} {_bytes(c.nbytes):>10} x {c.calls:>7,.0f}"
                              f"  {format_time(c.ns):>10}, exposed {format_time(c.exposed_ns)}")
         if self.moe:
             from .moe import describe

@@ -1,6 +1,8 @@
 """The training stack a projection models: the options Megatron-Core users set, with Megatron-Core's
 defaults (TransformerConfig and DistributedDataParallelConfig: no sequence parallelism, no
-recomputation, no distributed optimizer, no overlap; fused QKV always, as Megatron's linear_qkv is).
+recomputation, no distributed optimizer, no overlap options on; fused QKV always, as Megatron's
+linear_qkv is; the backward tensor-parallel collectives beside their GEMMs and gradient accumulation
+fused into the weight-gradient GEMMs, as Megatron-LM's training arguments default to).
 
 Each option's effect, as project() models it:
 - sequence_parallel (Korthikanti et al. 2022): the activations outside the tensor-parallel regions
@@ -17,6 +19,19 @@ Each option's effect, as project() models it:
   micro-batch's backward, the parameter all-gather behind the first micro-batch's forward (ZeRO-3:
   each layer's gather behind the previous layer's compute), less the last bucket's share.
 - tp_comm_overlap: tensor-parallel collectives hide behind the layer's GEMMs.
+- tp_backward_overlap (default on: Megatron-LM since September 2021, async_tensor_model_parallel_allreduce,
+  and Megatron-Core's LinearWithGradAccumulationAndAsyncCommunication): in backward a column-parallel
+  linear's input-gradient all-reduce (sequence parallel: reduce-scatter) runs beside its
+  weight-gradient GEMM, and under sequence parallelism the re-gather of its input (Megatron keeps it
+  split and gathers it again for the weight gradient) beside its input-gradient GEMM; off, both wait
+  (Megatron-LM before it, as Narayanan et al. 2021 ran).
+- grad_accumulation_fusion (default on: Megatron-LM's --gradient-accumulation-fusion, 2022): the
+  weight-gradient GEMMs accumulate into the fp32 main gradients in their epilogue (the extra traffic
+  hides behind those compute-bound GEMMs, as the model's other GEMM traffic does); off, every
+  micro-batch after the first adds its fresh gradients into the accumulated ones (PyTorch's
+  AccumulateGrad, legacy Megatron-LM's DDP hook main_grad.add_(grad)): one pass reading both and
+  writing the sum, micro-batches - 1 times a step (ZeRO-3 / FSDP: over the card's shard, reduced each
+  micro-batch).
 - cp (context parallelism): each card holds seq/cp tokens; attention meets the whole sequence's
   keys (attention kernels x cp), K/V chunks go round a ring, overlapped with the attention kernels.
 - virtual_stages > 1: the interleaved 1F1B schedule.
@@ -66,6 +81,8 @@ class Stack:
     overlap_grad_reduce: bool = False
     overlap_param_gather: bool = False
     tp_comm_overlap: bool = False
+    tp_backward_overlap: bool = True
+    grad_accumulation_fusion: bool = True
     grad_bytes: int = 4  # Megatron accumulates and reduces bf16 models' gradients in fp32
     distribute_saved_activations: bool = False
     pipeline_scatter_gather: bool = False
@@ -119,7 +136,9 @@ class Stack:
         parts = ["fused QKV", f"sequence parallel {'on' if self.sequence_parallel else 'off'}" if tp > 1 else None,
                  f"recompute {self.recompute}", zero, f"grads fp{8 * self.grad_bytes}",
                  f"overlap: grad reduce {_on(self.overlap_grad_reduce)}, param gather {_on(self.overlap_param_gather)}"
-                 f", TP comm {_on(self.tp_comm_overlap)}",
+                 f", TP comm {_on(self.tp_comm_overlap)}"
+                 + (f", TP backward beside GEMMs {_on(self.tp_backward_overlap)}" if tp > 1 else ""),
+                 None if self.grad_accumulation_fusion else "gradient accumulation unfused (an add per micro-batch)",
                  "saved activations distributed over tp" if self.distributes(tp) else None,
                  "pipeline scatter/gather" if self.pipeline_scatter_gather and tp > 1 else None,
                  f"attention materialised (dropout {self.attention_dropout:g})" if self.attention != "flash" else None,

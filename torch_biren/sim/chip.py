@@ -66,11 +66,13 @@ _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "di
 # gemm_kernels: the BLAS's candidate kernel configurations (sim/gemm_kernels.py), else one of matrix_tile.
 # memory_latency_ns: device memory's load latency, which a GEMM/attention block waits for its first
 # k-tile (sim/costs.py; 0 when absent); l2_Bps: L2 bandwidth, which split-K partial sums move at
-# (through device memory when absent).
+# (through device memory when absent); comm_units_share: the compute units an overlapped collective
+# occupies, slowing the compute it hides behind (projection/project.py; 0 when absent).
 _OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network",
-             "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns", "l2_Bps"}
+             "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns", "l2_Bps",
+             "comm_units_share"}
 # Optional numbers replace() may add to a spec without them (besides die_link_*).
-_ADDABLE = {"memory_latency_ns", "l2_Bps"}
+_ADDABLE = {"memory_latency_ns", "l2_Bps", "comm_units_share"}
 # Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
 _SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
 
@@ -419,6 +421,12 @@ class Chip:
     @property
     def l2_bytes(self):
         return int(self._v("l2_bytes")) // self.instances
+
+    @property
+    def comm_units_share(self):
+        """The share of compute units an overlapped collective's kernels occupy; 0 when the spec has none."""
+        q = self.spec.get("comm_units_share")
+        return float(q.value) if q is not None and q.value is not None else 0.0
 
     @property
     def l2_Bps(self):
