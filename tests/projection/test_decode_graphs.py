@@ -154,3 +154,15 @@ def test_moe_grouped_gemms_pay_the_gap_not_the_launch_in_a_graph():
     layers = P.models.config(P.models.resolve("qwen3-30b-a3b")).num_hidden_layers
     assert eager["aten::_grouped_mm"] - graph["aten::_grouped_mm"] == pytest.approx(
         layers * 2 * (chip.launch_ns - chip.graph_kernel_gap_ns), abs=1e-3)
+
+
+def test_collectives_in_a_graph_pay_the_gap_not_the_launch():
+    # A tensor-parallel decode step's all-reduces are captured with its kernels (NCCL calls inside a CUDA
+    # graph): replayed, each call pays the device-side gap instead of its launch.
+    chip = load_chip("BR166")
+    kw = dict(model="tiny-llama", cards=2, tp=2, mode="decode", batch=4, seq=32, chip=chip)
+    eager, graph = (P.project(**kw, graphs=g) for g in (False, True))
+    (ar_eager,), (ar_graph,) = eager.collectives, graph.collectives
+    assert ar_eager.name == "tensor-parallel all-reduce" and ar_eager.calls == ar_graph.calls == 2 * 2  # 2 layers
+    assert ar_eager.ns - ar_graph.ns == pytest.approx(ar_eager.calls * (chip.launch_ns - chip.graph_kernel_gap_ns))
+    assert ar_graph.exposed_ns == ar_graph.ns

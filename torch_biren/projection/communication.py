@@ -98,11 +98,12 @@ def _tensor_parallel(stack, train, act, layer_passes, tp, per_server, topo):
 
 
 def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, experts_per_token, params_card,
-             kv_chunk, cards_per_server, virtual_stages):
+             kv_chunk, cards_per_server, virtual_stages, graphs=False):
     """[Collective] of one step on the busiest card, before overlap. act: one micro-batch's hidden
     states on one card (bytes, full width); slots: micro-batch passes on the critical path;
     layers_stage / moe_stage: the layers (all / MoE) of the busiest stage; params_card: the
-    parameters one card holds (before ZeRO-3 sharding); kv_chunk: one card's K and V of one layer."""
+    parameters one card holds (before ZeRO-3 sharding); kv_chunk: one card's K and V of one layer;
+    graphs: the step replayed as a captured graph (decode), its collectives among its kernels."""
     g = groups(pl, cp, cards_per_server)
     out = []
     tp, pp, dp = pl.tp, pl.pp, pl.dp
@@ -143,4 +144,9 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
         else:
             out.append(_price(Collective("data-parallel gradient all-reduce", "all_reduce", grads, 1, dp, g["dp"]),
                               topo))
+    if graphs:  # captured with the step's kernels: each call's launch becomes the device-side gap (trace.replay)
+        saved = topo.chip.launch_ns - topo.chip.graph_kernel_gap_ns
+        for c in out:
+            if c.ns:
+                c.ns = c.exposed_ns = max(0.0, c.ns - c.calls * saved)
     return out

@@ -295,7 +295,7 @@ def _assemble(ctx, st):
         accumulate_ns = _accumulate_ns(summed, elt, st.grad_bytes, chip) * (m - 1) / m  # per micro-batch
         t_mb += accumulate_ns
     comm = communication.per_step(pl, topo, mode, st, cp, act, slots, layers_stage, moe * share, k,
-                                  params_card * copies, kv_chunk, ctx["cards_per_server"], v)
+                                  params_card * copies, kv_chunk, ctx["cards_per_server"], v, graphs=ctx["graphs"])
     _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card * copies, pl, layers_stage,
              _column_share(cfg), chip.comm_units_share)
     if ctx["moe_cost"]:  # dispatch/combine as moe.py prices and overlaps them
