@@ -421,3 +421,24 @@ def test_overlapped_collectives_slow_the_compute_they_hide_behind():
     assert exposed(busy) - exposed(free) == pytest.approx(0.25 * hidden)
     assert busy.step_ns - free.step_ns == pytest.approx(0.25 * hidden)
     assert "occupy 25% of the compute units" in "\n".join(busy.assumptions)
+
+
+def test_hidden_dropout_writes_and_applies_two_masks_a_layer():
+    from torch_biren.projection.stack import Stack
+    from torch_biren.sim import costs
+    from torch_biren.sim.chip import load_chip
+
+    chip = load_chip("BR166")
+    off, on = P.project(**TINY), P.project(**TINY, stack=Stack(hidden_dropout=0.1))
+    n = 2 * 16 * 64  # one micro-batch's hidden states on each tp rank (no sequence parallelism: all of them)
+    # per layer: forward, the two masks' 1-byte writes beside the residual adds; backward, two kernels
+    # reading the fp32 gradient and the mask and writing the gradient (tiny-llama: fp32, 2 layers)
+    fwd, bwd = 2 * costs.memory_ns(n, chip), 2 * costs.generic(n, n * (2 * 4 + 1), chip).ns
+    assert on.step_ns - off.step_ns == pytest.approx(2 * (fwd + bwd))
+    assert on.memory["activations"] - off.memory["activations"] == 2 * 2 * n  # 2 layers x 2 masks of 1 B
+    assert "hidden dropout 0.1" in on.report()
+    sp_off = P.project(**TINY, sequence_parallel=True)
+    sp_on = P.project(**TINY, stack=Stack(hidden_dropout=0.1, sequence_parallel=True))
+    assert sp_on.memory["activations"] - sp_off.memory["activations"] == 2 * 2 * n // 2  # 1/tp of the tokens
+    with pytest.raises(P.ProjectionError, match="hidden_dropout"):
+        Stack(hidden_dropout=1.0)

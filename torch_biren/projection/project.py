@@ -22,6 +22,7 @@ from ..ops.attention import ATTENTION
 from ..ops.rms_norm import RMS_NORM
 from . import attention as attention_path
 from . import communication, memory, recipe
+from . import dropout as hidden_dropout
 from . import stack as stacks
 from . import moe as moe_model
 from .layers import layer_costs
@@ -47,6 +48,12 @@ def _optimizer_ns(params, chip, moment_bytes=4):
 def _accumulate_ns(params, elt, grad_bytes, chip):
     # One pass over the gradients: read the fresh one (the model's dtype) and the accumulated one, write the sum.
     return costs.generic(params, params * (elt + 2 * grad_bytes), chip).ns
+
+
+def _dropped(cfg, pl, ctx, st):
+    """Elements of one hidden-dropout tensor on one card for one micro-batch (dropout.py)."""
+    split = pl.tp if st.sequence_parallel and pl.tp > 1 else 1
+    return pl.micro_batch * ctx["seq_in"] // ctx["cp"] * cfg.hidden_size // split
 
 
 def _column_share(cfg):
@@ -252,6 +259,11 @@ def _assemble(ctx, st):
             getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads, ctx["dtype"],
             st.attention_dropout, chip, train)
         t_mb, f_mb = t_mb + d_total, f_mb + d_fwd
+    if train and st.hidden_dropout:  # dropout.py: the residual adds' masks and their backward kernels
+        drop_f, drop_b, _ = hidden_dropout.layer(_dropped(cfg, pl, ctx, st), ctx["dtype"], chip)
+        ops["hidden dropout (masks beside the residual adds)"] = drop_f * layers_stage
+        ops["hidden dropout backward"] = drop_b * layers_stage
+        t_mb, f_mb = t_mb + (drop_f + drop_b) * layers_stage, f_mb + drop_f * layers_stage
     recompute_ns = 0.0
     if train and st.recompute == "full":
         recompute_ns = f_mb - lc.fwd["base"]

@@ -30,7 +30,8 @@ class Run(NamedTuple):
 # --accumulate-allreduce-grads-in-fp32), full activation recomputation, no distributed optimizer (it
 # came later), the data-parallel all-reduce after backward; Table 1's TP x PP, batch and GPUs. No flash
 # attention (2022): Megatron's CoreAttention materialises the scores, with its fused scale-mask-softmax
-# and attention dropout at Megatron's default --attention-dropout 0.1 (megatron/arguments.py). Pipeline
+# and attention dropout at Megatron's default --attention-dropout 0.1 (megatron/arguments.py), hidden
+# dropout at its default --hidden-dropout 0.1 (bias_dropout_add after attention and the MLP). Pipeline
 # sends scattered over the TP ranks and gathered inside the receiving server (sec. 4.1): Megatron-LM's
 # default (--no-scatter-gather-tensors-in-pipeline is store_false into scatter_gather_tensors_in_pipeline;
 # p2p_communication.py splits every send by the TP size unless sequence parallelism already did). The
@@ -40,11 +41,12 @@ class Run(NamedTuple):
 # GEMM (async_tensor_model_parallel_allreduce, September 2021) nor gradient accumulation fusion (February
 # 2022): each micro-batch's fp16 gradients were added into the accumulated ones (stack.py). Korthikanti et
 # al. 2022 ran the same code path a year later (still without flash attention): ADDED's Megatron 2022 rows.
-MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1, pipeline_scatter_gather=True,
+MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1, hidden_dropout=0.1, pipeline_scatter_gather=True,
                       tp_backward_overlap=False, grad_accumulation_fusion=False)
 _MEGATRON = dict(chip="A100", seq=2048, tp=8, micro_batch=1, recompute="full", grad_bytes=2, stack=MEGATRON_2021)
-_MEGATRON_NOTE = ("full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1), pipeline "
-                  "scatter/gather (Megatron-LM's default), gradient accumulation unfused (April 2021's code)")
+_MEGATRON_NOTE = ("full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1), hidden dropout "
+                  "0.1, pipeline scatter/gather (Megatron-LM's default), gradient accumulation unfused (April 2021's "
+                  "code)")
 # Llama 3 (Dubey et al. 2024, sec. 3.3.2): TP 8, PP 16, an interleaved 1F1B schedule (126 layers in
 # 16 x 8 one-layer virtual stages), 16M tokens per batch, FSDP sharding optimizer states and gradients
 # but not resharding weights after forward (ZeRO-2 here), communication overlapped. The paper does
@@ -120,7 +122,8 @@ _BLOOM = dict(model="bloom-176b", cards=384, chip="A100", batch=2048, seq=2048, 
 # --dropout 0.1 --attention-dropout 0.1; the paper's 2M-token batch on 124 replicas: 8 sequences each.
 _OPT = dict(model="gpt-175b", cards=992, chip="A100", batch=992, seq=2048, tp=8, micro_batch=8, recompute=True,
             zero=2, grad_bytes=2, overlap_param_gather=True, overlap_grad_reduce=True,
-            stack=Stack(attention="materialised", attention_dropout=0.1, distribute_saved_activations=True,
+            stack=Stack(attention="materialised", attention_dropout=0.1, hidden_dropout=0.1,
+                        distribute_saved_activations=True,
                         tp_backward_overlap=False))  # assumed: metaseq's 2021 Megatron fork (fairseq_v2 branch)
 # MPT (mosaicml/llm-foundry scripts/train/benchmarking/README.md, "H100 80GB BF16" table): FSDP FULL_SHARD,
 # amp_bf16, the rows without activation checkpointing; MPT is GPT-style (4h GELU MLP, ALiBi, tied embeddings,
@@ -167,8 +170,8 @@ def _korthikanti(name, mode):
     return Added(f"Megatron GPT-{name}, {cards} A100 ({how}; Korthikanti 2022)", kw, times[0 if full else 1],
                  "s per iteration", _KORTHIKANTI_SOURCE,
                  f"{cards} x A100 80GB, TP 8 x PP {pp} ({sched}), DP 1, batch {batch}, micro-batch {mb}, {how}, fp16, "
-                 "materialised attention (dropout 0.1), backward TP collectives beside the GEMMs, gradient accumulation "
-                 "unfused" + ("" if not full or pp == 1 else ", pipeline scatter/gather")
+                 "materialised attention (dropout 0.1), hidden dropout 0.1, backward TP collectives beside the GEMMs, "
+                 "gradient accumulation unfused" + ("" if not full or pp == 1 else ", pipeline scatter/gather")
                  + "; GPT's 4h GELU MLP written as SwiGLU of the same FLOPs")
 
 
@@ -186,8 +189,8 @@ ADDED = [
           "opt_baselines.py and opt_job_constants.py (the training flags)",
           "992 x A100 80GB, TP 8 x DP 124, 8 sequences of 2048 per replica in one micro-batch, FSDP without "
           "resharding after forward (ZeRO-2 here), overlapped gathers and reduce-scatters, full recompute with the "
-          "checkpoints distributed over TP, fp16 gradients, materialised attention with dropout 0.1; OPT's shape as "
-          "GPT-175B (vocabulary 51,200 for 50,272; ReLU written as SwiGLU of the same FLOPs); model FLOPs "
+          "checkpoints distributed over TP, fp16 gradients, materialised attention with dropout 0.1, hidden dropout "
+          "0.1; the backward all-reduce waiting (assumed: metaseq's Megatron fork); OPT's shape as GPT-175B (vocabulary 51,200 for 50,272; ReLU written as SwiGLU of the same FLOPs); model FLOPs "
           "convention assumed (the paper does not state it)",
           lambda r: r.model_flops),
     Added("DeepSeek-V3, 2048 H800 (EP 64, PP 16)",

@@ -56,6 +56,8 @@ Each option's effect, as project() models it:
   the parameters (weights, gradients, optimizer states) and their DP reduction; bubble
   (pp/2 - 1)(F&B + B - 3W) instead of 1F1B's (pp - 1)(F + B), W the weight-gradient part of
   backward (taken as half of the backward GEMMs); pp + 1 micro-batches' activations in flight.
+- hidden_dropout (dropout.py; Megatron-LM's --hidden-dropout): the two bias-dropout-adds of each
+  layer write their masks, a backward kernel each applies them, the masks are kept for backward.
 - attention "materialised" (attention.py): the score matrix written out, softmax and dropout
   (attention_dropout) as their own kernels, as Megatron-LM ran before flash attention; "flash" (the
   default, Megatron-Core's with Transformer Engine): the traced fused kernel.
@@ -88,6 +90,7 @@ class Stack:
     pipeline_scatter_gather: bool = False
     attention: str = "flash"
     attention_dropout: float = 0.0  # on the attention probabilities (materialised attention only)
+    hidden_dropout: float = 0.0  # after attention and the MLP (Megatron's bias-dropout-add; dropout.py)
     recompute_modules: tuple = ()  # of RECOMPUTE_MODULES
     fp8_activations: bool = False
     moment_bytes: int = 4  # AdamW's moments: 4 fp32, 2 bf16
@@ -106,6 +109,8 @@ class Stack:
             raise ProjectionError(f"attention_dropout={self.attention_dropout} needs attention='materialised' and "
                                   "0 <= p < 1 (the flash kernel is traced without dropout)")
 
+        if not 0 <= self.hidden_dropout < 1:
+            raise ProjectionError(f"hidden_dropout must be in [0, 1), got {self.hidden_dropout}")
         bad = [m for m in self.recompute_modules if m not in RECOMPUTE_MODULES]
         if bad or not isinstance(self.recompute_modules, tuple):
             raise ProjectionError(f"recompute_modules takes {', '.join(RECOMPUTE_MODULES)}; got "
@@ -142,6 +147,7 @@ class Stack:
                  "saved activations distributed over tp" if self.distributes(tp) else None,
                  "pipeline scatter/gather" if self.pipeline_scatter_gather and tp > 1 else None,
                  f"attention materialised (dropout {self.attention_dropout:g})" if self.attention != "flash" else None,
+                 f"hidden dropout {self.hidden_dropout:g}" if self.hidden_dropout else None,
                  f"recompute modules {', '.join(self.recompute_modules)}"
                  if self.recompute_modules and self.recompute != "full" else None,
                  "activations cached in FP8 (GEMMs BF16)" if self.fp8_activations else None,
