@@ -74,12 +74,12 @@ def _tensor_parallel(stack, train, act, layer_passes, tp, per_server, topo):
     reduce-scatter, plus the re-gather of the column-parallel inputs, which Megatron keeps split and
     gathers again for the weight gradient). With stack.tp_backward_overlap the input-gradient
     collectives and the re-gather are their own entries, hidden behind the GEMMs they run beside."""
-    fwd = 2 + (2 if stack.recompute == "full" else 0) if train else 2
+    fwd = 4 if train and stack.recompute == "full" else 2
     bwd = 2 if train else 0
     apart = train and stack.tp_backward_overlap
     out = []
     if stack.sequence_parallel:
-        gathers = fwd + bwd + (0 if apart or not train else 2)
+        gathers = fwd + bwd + (2 if train and not apart else 0)  # the re-gathers wait with the others
         out += [_price(Collective("tensor-parallel all-gather (sequence parallel)", "all_gather", act,
                                   layer_passes * gathers, tp, per_server), topo),
                 _price(Collective("tensor-parallel reduce-scatter (sequence parallel)", "reduce_scatter", act,

@@ -14,9 +14,18 @@ its 1/tp of the tokens."""
 from ..sim import costs, dtypes
 
 
-def layer(n, dtype, chip):
-    """(forward ns, backward ns, saved bytes) of one layer's two dropouts over n elements each."""
+def elements(hidden_states, tp, sequence_parallel):
+    """Elements of one dropout tensor on one card: the micro-batch's hidden states (tokens x
+    hidden), 1/tp of them under sequence parallelism."""
+    return hidden_states // (tp if sequence_parallel and tp > 1 else 1)
+
+
+def layer_ns(n, dtype, chip):
+    """(forward ns, backward ns) of one layer's two dropouts over n elements each."""
     elt = dtypes.itemsize(dtype)
-    fwd = 2 * costs.memory_ns(n, chip)
-    bwd = 2 * costs.generic(n, n * (2 * elt + 1), chip).ns
-    return fwd, bwd, 2 * n
+    return 2 * costs.memory_ns(n, chip), 2 * costs.generic(n, n * (2 * elt + 1), chip).ns
+
+
+def saved_bytes(n):
+    """The two 1-byte masks one layer keeps for backward."""
+    return 2 * n

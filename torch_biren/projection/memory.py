@@ -17,7 +17,7 @@
 - inference: the KV cache (prefill: of the prompt; decode: of the context) and one layer's
   working set (hidden states and the MLP's intermediate)."""
 
-from . import attention
+from . import attention, dropout
 
 GiB = 2**30
 
@@ -84,8 +84,8 @@ def per_layer(lc, pl, stack, dense, moe, act, heads_card, seq_local, elt=2, free
         saved -= 4 * pl.micro_batch * heads_card * seq_local  # fp32 logsumexp per query row and head
     elif stack.attention == "materialised":
         saved += attention.saved_bytes(pl.micro_batch, heads_card, seq_local, seq_local, elt, stack.attention_dropout)
-    if stack.hidden_dropout:  # dropout.py: its two 1-byte masks
-        saved += 2 * act / elt / (pl.tp if stack.sequence_parallel and pl.tp > 1 else 1)
+    if stack.hidden_dropout:
+        saved += dropout.saved_bytes(dropout.elements(act // elt, pl.tp, stack.sequence_parallel))
     return max(0.0, saved)
 
 

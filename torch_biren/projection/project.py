@@ -50,12 +50,6 @@ def _accumulate_ns(params, elt, grad_bytes, chip):
     return costs.generic(params, params * (elt + 2 * grad_bytes), chip).ns
 
 
-def _dropped(cfg, pl, ctx, st):
-    """Elements of one hidden-dropout tensor on one card for one micro-batch (dropout.py)."""
-    split = pl.tp if st.sequence_parallel and pl.tp > 1 else 1
-    return pl.micro_batch * ctx["seq_in"] // ctx["cp"] * cfg.hidden_size // split
-
-
 def _column_share(cfg):
     """The column-parallel linears' share of a dense layer's linear FLOPs (q, k, v and the MLP's input
     projections beside o and the MLP's output one): the weight-gradient (and input-gradient) GEMMs the
@@ -260,7 +254,8 @@ def _assemble(ctx, st):
             st.attention_dropout, chip, train)
         t_mb, f_mb = t_mb + d_total, f_mb + d_fwd
     if train and st.hidden_dropout:  # dropout.py: the residual adds' masks and their backward kernels
-        drop_f, drop_b, _ = hidden_dropout.layer(_dropped(cfg, pl, ctx, st), ctx["dtype"], chip)
+        n = hidden_dropout.elements(pl.micro_batch * ctx["seq_in"] // cp * cfg.hidden_size, tp, st.sequence_parallel)
+        drop_f, drop_b = hidden_dropout.layer_ns(n, ctx["dtype"], chip)
         ops["hidden dropout (masks beside the residual adds)"] = drop_f * layers_stage
         ops["hidden dropout backward"] = drop_b * layers_stage
         t_mb, f_mb = t_mb + (drop_f + drop_b) * layers_stage, f_mb + drop_f * layers_stage

@@ -352,11 +352,15 @@ class Chip:
         q = self.spec.get("die_link_latency_ns")
         return float(q.value) if q is not None else 0.0
 
+    def _optional(self, k):
+        """An optional number's value, 0 when the spec has none (or leaves it null)."""
+        q = self.spec.get(k)
+        return float(q.value) if q is not None and q.value is not None else 0.0
+
     @property
     def memory_latency_ns(self):
         """Load latency of device memory: what a pipelined GEMM block waits for its first k-tile."""
-        q = self.spec.get("memory_latency_ns")
-        return float(q.value) if q is not None and q.value is not None else 0.0
+        return self._optional("memory_latency_ns")
 
     @property
     def mem_eff_table(self):
@@ -425,14 +429,12 @@ class Chip:
     @property
     def comm_units_share(self):
         """The share of compute units an overlapped collective's kernels occupy; 0 when the spec has none."""
-        q = self.spec.get("comm_units_share")
-        return float(q.value) if q is not None and q.value is not None else 0.0
+        return self._optional("comm_units_share")
 
     @property
     def l2_Bps(self):
         """L2 bandwidth of this device (an instance's share); 0 when the spec has none."""
-        q = self.spec.get("l2_Bps")
-        return float(q.value) / self.instances if q is not None and q.value is not None else 0.0
+        return self._optional("l2_Bps") / self.instances
 
     @property
     def clock_hz(self):
