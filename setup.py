@@ -16,7 +16,7 @@ setup(
     version="0.1.0",
     description="PyTorch device backend for a simulated Biren BR166 GPU",
     packages=find_packages(include=["torch_biren", "torch_biren.*"]),
-    package_data={"torch_biren": ["sim/chips/*.json", "projection/*.json", "data/*"]},
+    package_data={"torch_biren": ["sim/chips/*.json", "projection/*.json", "projection/published/*.json", "data/*"]},
     # The Makefile builds the extension in place (incrementally) and installs the package metadata
     # separately with TORCH_BIREN_SKIP_EXT=1, so an install never compiles twice.
     ext_modules=[] if os.environ.get("TORCH_BIREN_SKIP_EXT") else [

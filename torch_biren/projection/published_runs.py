@@ -35,8 +35,8 @@ class Run(NamedTuple):
 # sends scattered over the TP ranks and gathered inside the receiving server (sec. 4.1): Megatron-LM's
 # default (--no-scatter-gather-tensors-in-pipeline is store_false into scatter_gather_tensors_in_pipeline;
 # p2p_communication.py splits every send by the TP size unless sequence parallelism already did). The
-# plain 1F1B schedule: the paper's interleaving factor for these rows is not given in what could be
-# read here (benchmarks/validation.py shows the rows under other schedule options). The code of April 2021
+# plain 1F1B schedule: sec. 5.1 says its runs use the interleaved schedule but gives no factor, so the rows
+# run without it (benchmarks/validation.py shows them interleaved by 2 and 4). The code of April 2021
 # (NVIDIA/Megatron-LM history) had neither the asynchronous backward all-reduce beside the weight-gradient
 # GEMM (async_tensor_model_parallel_allreduce, September 2021) nor gradient accumulation fusion (February
 # 2022): each micro-batch's fp16 gradients were added into the accumulated ones (stack.py). Korthikanti et
@@ -102,8 +102,8 @@ UNITS = ("TFLOP/s per GPU", "tokens/s per GPU", "output tokens/s per GPU", "s pe
 
 
 def _config(name):
-    """A model shipped as an HF config.json beside this file (project() takes the path)."""
-    return os.path.join(HERE, f"published_{name}.json")
+    """A model shipped as an HF config.json in published/ beside this file (project() takes the path)."""
+    return os.path.join(HERE, "published", f"{name}.json")
 
 
 # BLOOM (bigscience-workshop/bigscience train/tr11-176B-ml/tr11-176B-ml.slurm): TP 4, PP 12, micro-batch 2,
@@ -159,20 +159,91 @@ _KORTHIKANTI_SOURCE = ("Korthikanti et al. 2022, Reducing Activation Recomputati
                        "calculon/megatron/validation.py quotes them, with its validation/*.json execution files)")
 
 
-def _korthikanti(name, mode):
-    model, cards, pp, batch, mb, v, times = _KORTHIKANTI[name]
+def _korthikanti(name, mode, dp=1, seconds=None):
+    model, gpus, pp, batch, mb, v, times = _KORTHIKANTI[name]
     full = mode == "full"
+    cards, batch = gpus * dp, batch * dp
     kw = dict(model=model, cards=cards, chip="A100", seq=2048, tp=8, pp=pp, batch=batch, micro_batch=mb,
               virtual_stages=v, grad_bytes=2, stack=MEGATRON_2022, recompute="full" if full else "selective",
               sequence_parallel=not full)
     how = "full recompute" if full else "sequence parallel + selective recompute"
     sched = f"interleaved x {v}" if v > 1 else ("1F1B" if pp > 1 else "no pipeline")
-    return Added(f"Megatron GPT-{name}, {cards} A100 ({how}; Korthikanti 2022)", kw, times[0 if full else 1],
-                 "s per iteration", _KORTHIKANTI_SOURCE,
-                 f"{cards} x A100 80GB, TP 8 x PP {pp} ({sched}), DP 1, batch {batch}, micro-batch {mb}, {how}, fp16, "
-                 "materialised attention (dropout 0.1), hidden dropout 0.1, backward TP collectives beside the GEMMs, "
-                 "gradient accumulation unfused" + ("" if not full or pp == 1 else ", pipeline scatter/gather")
+    where = "Korthikanti 2022" if dp == 1 else f"DP {dp}; Korthikanti 2022 sec. 6.3"
+    return Added(f"Megatron GPT-{name}, {cards} A100 ({how}; {where})", kw,
+                 seconds or times[0 if full else 1], "s per iteration", _KORTHIKANTI_SOURCE,
+                 f"{cards} x A100 80GB, TP 8 x PP {pp} ({sched}), DP {dp}, batch {batch}, micro-batch {mb}, {how}, "
+                 "fp16, materialised attention (dropout 0.1), hidden dropout 0.1, backward TP collectives beside the "
+                 "GEMMs, gradient accumulation unfused" + ("" if not full or pp == 1 else ", pipeline scatter/gather")
                  + "; GPT's 4h GELU MLP written as SwiGLU of the same FLOPs")
+
+
+# Korthikanti et al. 2022, Table 4: the forward + backward of one transformer layer of the 22B model (Table
+# 3: TP 8, micro-batch 4, seq 2048), in ms, by (recompute, sequence parallel): a kernel-level check below
+# the iteration times, without pipeline or data parallelism.
+KORTHIKANTI_LAYER_MS = {("none", False): 19.6, ("none", True): 19.0, ("full", False): 27.2,
+                        ("selective", False): 20.9, ("selective", True): 20.3}
+
+
+def layer_ms(recompute, sequence_parallel):
+    """The projection's forward + backward of one layer in Table 4's setting, in ms: the 22B model's step
+    less a 24-layer copy's, over the 24 layers between, each without the optimizer step (which grows
+    with the layers' parameters); what a layer adds, its tensor-parallel collectives' exposed time too."""
+    import json
+    import tempfile
+
+    with open(_config("megatron_22b")) as f:
+        raw = json.load(f)
+    steps = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers in (raw["n_layer"], raw["n_layer"] // 2):
+            path = os.path.join(tmp, f"{layers}.json")
+            with open(path, "w") as f:
+                json.dump(dict(raw, n_layer=layers), f)
+            kw = dict(_korthikanti("22B", "full").kwargs, model=path, recompute=recompute,
+                      sequence_parallel=sequence_parallel)
+            r = project(**kw)
+            steps.append(r.step_ns - r.optimizer_ns)
+    return (steps[0] - steps[1]) / (raw["n_layer"] - raw["n_layer"] // 2) / 1e6
+
+
+# Narayanan et al. 2021 (arXiv 2104.04473) measured beyond the two reference rows: Table 1 (sec. 5.1,
+# weak scaling from 1.7B to 1T parameters; its last row is the reference GPT-1T row) and Table 2's PTD-P
+# rows (sec. 5.2, GPT-3 175B and the 530B model at a fixed batch on 1, 2 and 4 times the GPUs,
+# micro-batch 1), run as the reference rows are (MEGATRON_2021). The paper's text was read in a
+# transcription found in the code index. Table 1 gives TP, PP, GPUs and batch but not the micro-batch
+# (micro-batch 1 here, as Table 2 and sec. 5.3-5.4 use; sec. 5.5 finds 2 best for a 91B model); sec. 5.1
+# names the interleaved schedule without its factor, so these rows run plain 1F1B as the reference rows
+# do (benchmarks/validation.py shows interleaving's effect).
+_NARAYANAN_T1 = [  # model, heads, hidden, layers, TP, PP, GPUs, batch, TFLOP/s per GPU
+    ("1.7b", 24, 2304, 24, 1, 1, 32, 512, 137), ("3.6b", 32, 3072, 30, 2, 1, 64, 512, 138),
+    ("7.5b", 32, 4096, 36, 4, 1, 128, 512, 142), ("18.4b", 48, 6144, 40, 8, 1, 256, 1024, 135),
+    ("39.1b", 64, 8192, 48, 8, 2, 512, 1536, 138), ("76.1b", 80, 10240, 60, 8, 4, 1024, 1792, 140),
+    ("145.6b", 96, 12288, 80, 8, 8, 1536, 2304, 148), ("310.1b", 128, 16384, 96, 8, 16, 1920, 2160, 155),
+    ("529.6b", 128, 20480, 105, 8, 35, 2520, 2520, 163),
+]
+_NARAYANAN_T2 = [  # model, hidden, layers, PP, batch, ((GPUs, TFLOP/s per GPU), ...); TP 8, micro-batch 1
+    ("175B", 12288, 96, 12, 1536, ((384, 153), (768, 149), (1536, 141))),
+    ("530B", 20480, 105, 35, 2240, ((560, 171), (1120, 167), (2240, 159))),
+]
+_NARAYANAN_SOURCE = ("Narayanan et al. 2021, Efficient Large-Scale Language Model Training on GPU Clusters Using "
+                     "Megatron-LM, arXiv 2104.04473")
+
+
+def _narayanan(label, model, hidden, layers, tp, pp, gpus, batch, tflops, table):
+    kw = dict(_MEGATRON, model=model, cards=gpus, batch=batch, tp=tp, pp=pp)
+    dp = gpus // (tp * pp)
+    return Added(f"Megatron GPT-{label}, {gpus} A100 (Narayanan 2021 {table})", kw, tflops, "TFLOP/s per GPU",
+                 f"{_NARAYANAN_SOURCE}, {table}",
+                 f"{gpus} x A100 80GB, TP {tp} x PP {pp} x DP {dp}, batch {batch}, micro-batch 1"
+                 f"{' (not stated in Table 1)' if table == 'Table 1' else ''}, " + _MEGATRON_NOTE
+                 + ("; the plain 1F1B schedule (sec. 5.1's interleaving factor is not given)" if pp > 1 else ""),
+                 lambda r, b=batch, l=layers, h=hidden: megatron_flops(b, 2048, l, h, 51200))
+
+
+_NARAYANAN = [_narayanan(name.upper(), _config("megatron_530b" if name == "529.6b" else f"megatron_{name}"), h, l, tp,
+                         pp, n, b, t, "Table 1") for name, _, h, l, tp, pp, n, b, t in _NARAYANAN_T1]
+_NARAYANAN += [_narayanan(name, "gpt-175b" if name == "175B" else _config("megatron_530b"), h, l, 8, pp, n, b, t,
+                          "Table 2, PTD-P") for name, h, l, pp, b, points in _NARAYANAN_T2 for n, t in points]
 
 
 ADDED = [
@@ -239,7 +310,10 @@ ADDED = [
           "input 2048, output 128: 591 output tokens/s",
           "as the row above (static KV cache, allocated at 2048 + 128 tokens; eager decode steps, no CUDA graphs), "
           "with 2048-token prompts"),
-] + [_korthikanti(name, mode) for name in _KORTHIKANTI for mode in ("full", "seqsel")]  # fmt: skip
+] + [_korthikanti(name, mode) for name in _KORTHIKANTI for mode in ("full", "seqsel")] + [
+    # sec. 6.3: the 530B configuration with 8-way data parallelism (the batch 8 times too): 39.15 s
+    _korthikanti("530B", "seqsel", dp=8, seconds=39.15),
+] + _NARAYANAN  # fmt: skip
 
 
 def generation(kwargs):
