@@ -491,7 +491,8 @@ def summary(d, pngs):
              f"Suite wall time {d['wall_s']:.0f} s on {d['machine']} "
              f"(load average {os.getloadavg()[0]:.1f}). Details: [sweeps.md](sweeps.md), "
              "[projections.md](projections.md), [chiplet.md](chiplet.md), [bench.json](bench.json).", "",
-             "## Published GPU runs reproduced by projection (target ±25%)", "",
+             "## Published GPU runs reproduced by projection (target ±15%; the added runs: "
+             "[validation.md](validation.md))", "",
              "| run | projected TFLOP/s per GPU | published | error | MFU | projection wall s |",
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['run']} | {r['projected_tflops']:.0f} | {r['published_tflops']:.0f} | {r['error_pct']:+.1f}% | "

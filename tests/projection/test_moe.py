@@ -185,9 +185,11 @@ def test_optimizer_step_updates_what_zero_leaves_on_the_card():
     kw = dict(model="tiny-qwen3-moe", cards=4, ep=2, batch=4, seq=16)
     none, z1 = project(**kw, zero=0), project(**kw, zero=1)
     params, experts = none.memory["weights"] // 4, 2 * 4 * 3 * 64 * 32 // 2
-    assert none.optimizer_ns == pytest.approx(_optimizer_ns(params, BR166))
-    assert z1.optimizer_ns == pytest.approx(_optimizer_ns((params - experts) / 4 + experts / 2, BR166))
-    assert z1.optimizer_ns == pytest.approx(_optimizer_ns(z1.memory["optimizer states"] / 8, BR166), rel=1e-6)
+    st, elt = none.stack, 4  # a tiny model runs in fp32
+    assert none.optimizer_ns == pytest.approx(_optimizer_ns(params, BR166, st, elt))
+    assert z1.optimizer_ns == pytest.approx(_optimizer_ns((params - experts) / 4 + experts / 2, BR166, st, elt))
+    assert z1.optimizer_ns == pytest.approx(_optimizer_ns(z1.memory["optimizer states"] / 8, BR166, st, elt),
+                                            rel=1e-6)
 
 
 def test_adjusting_the_moe_layer_leaves_the_traced_costs_alone():

@@ -314,10 +314,30 @@ def test_bf16_adam_moments_shrink_the_states_and_the_step():
     params = fp32.memory["weights"] / 2
     assert bf16.memory["optimizer states"] == pytest.approx(8 * params, rel=1e-6)  # fp32 master + 2 x bf16
     chip = load_chip("BR166")
-    # read master, m, v, grad; write master, m, v, bf16 weight: 28 bytes per parameter, 20 with bf16 moments
-    assert fp32.optimizer_ns == pytest.approx(costs.generic(12 * params, 28 * params, chip).ns, rel=1e-6)
-    assert bf16.optimizer_ns == pytest.approx(costs.generic(12 * params, 20 * params, chip).ns, rel=1e-6)
+    # the gradients' norm (read 4 bytes), Adam (read master, grad, m, v; write master, m, v: 28 bytes per
+    # parameter, 20 with bf16 moments), the master weights copied to the bf16 ones (read 4, write 2)
+    norm, copy = costs.generic(2 * params, 4 * params, chip).ns, costs.generic(0, 6 * params, chip).ns
+    assert fp32.optimizer_ns == pytest.approx(norm + costs.generic(12 * params, 28 * params, chip).ns + copy, rel=1e-6)
+    assert bf16.optimizer_ns == pytest.approx(norm + costs.generic(12 * params, 20 * params, chip).ns + copy, rel=1e-6)
     assert "AdamW moments bf16" in bf16.report()
+
+
+def test_the_optimizer_step_runs_megatrons_passes():
+    from torch_biren.projection.stack import Stack
+    from torch_biren.sim import costs
+    from torch_biren.sim.chip import load_chip
+
+    kw = dict(model="qwen2.5-7b", cards=2, batch=2, seq=256)
+    base = P.project(**kw)
+    fp16 = P.project(**kw, grad_bytes=2, stack=Stack(loss_scaling=True))
+    unclipped = P.project(**kw, stack=Stack(grad_clip=False))
+    params, chip = base.memory["weights"] / 2, load_chip("BR166")
+    g = lambda f, b: costs.generic(f * params, b * params, chip).ns  # noqa: E731  (per-parameter flops, bytes)
+    # fp16 training: the fp16 gradients copied to fp32 main ones (read 2, write 4), unscaled and checked
+    # (read and write 4), their norm (read 4), Adam (28), the master weights copied back (read 4, write 2)
+    assert fp16.optimizer_ns == pytest.approx(g(0, 6) + g(1, 8) + g(2, 4) + g(12, 28) + g(0, 6), rel=1e-6)
+    assert base.optimizer_ns - unclipped.optimizer_ns == pytest.approx(g(2, 4), rel=1e-6)
+    assert "fp16 loss scaling" in fp16.report() and "no gradient clipping" in unclipped.report()
 
 
 def test_dualpipe_doubles_the_parameters_holds_pp_plus_one_and_shrinks_the_bubble():
@@ -348,7 +368,7 @@ def test_dualpipe_doubles_the_parameters_holds_pp_plus_one_and_shrinks_the_bubbl
     grads = lambda r: next(c for c in r.collectives if c.name.startswith("data-parallel gradient"))  # noqa: E731
     assert grads(dual).nbytes == 2 * grads(one).nbytes
     params = one.memory["optimizer states"] / 8  # fp32 model: two moments per parameter
-    assert dual.optimizer_ns == pytest.approx(_optimizer_ns(2 * params, load_chip("BR166")))
+    assert dual.optimizer_ns == pytest.approx(_optimizer_ns(2 * params, load_chip("BR166"), dual.stack, 4))
 
 
 def _gemm_ns(r):

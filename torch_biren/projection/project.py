@@ -40,9 +40,20 @@ def _positive(name, v):
         raise ProjectionError(f"{name} must be a positive integer, got {v}")
 
 
-def _optimizer_ns(params, chip, moment_bytes=4):
-    # AdamW on fp32 master weights, one fused multi-tensor kernel: read w, m, v and g; write w, m, v and bf16 w.
-    return costs.generic(12 * params, params * (2 * (4 + 2 * moment_bytes) + 2 + 2), chip).ns
+def _optimizer_ns(params, chip, st, elt=2):
+    """The optimizer step over `params` parameters as Megatron-Core's MixedPrecisionOptimizer.step runs it
+    (stack.py), each pass one multi-tensor kernel: (flops, bytes) per parameter. An fp32 model (elt 4)
+    has fp32 gradients and is its own master copy: neither copy runs."""
+    mixed = elt == 2
+    passes = [(0, st.grad_bytes + 4)] if mixed and st.grad_bytes != 4 else []  # model grads -> fp32 main grads
+    if st.loss_scaling:
+        passes.append((1, 8))  # unscale in place, check for inf/nan
+    if st.grad_clip:
+        passes.append((2, 4))  # the global L2 norm: read
+    passes.append((12, 12 + 4 * st.moment_bytes))  # Adam: read w, g, m, v; write w, m, v
+    if mixed:
+        passes.append((0, 4 + 2))  # fp32 master weights -> the model's 16-bit weights
+    return sum(costs.generic(f * params, b * params, chip).ns for f, b in passes)
 
 
 def _accumulate_ns(params, elt, grad_bytes, chip):
@@ -309,7 +320,7 @@ def _assemble(ctx, st):
         moe_model.price_all_to_all(comm, ctx["moe_cost"], slots * moe * share)
     # The parameters whose optimizer states the card holds (memory.py: routed experts over dp / ep), each copy.
     updated = memory.sharded_params(lc, pl, st, 1, params_card, dense, moe, layers_stage)
-    optimizer_ns = _optimizer_ns(updated * copies, chip, st.moment_bytes) if train else 0.0
+    optimizer_ns = _optimizer_ns(updated * copies, chip, st, elt) if train else 0.0
     compute = t_mb * slots if train else t_mb * pp
     bubble = t_mb * (slots - m) if train else 0.0
     exposed = sum(c.exposed_ns for c in comm)
@@ -330,7 +341,7 @@ def _assemble(ctx, st):
     for c in comm:
         top_ops[f"({c.name})"] = top_ops.get(f"({c.name})", 0.0) + c.ns
     if optimizer_ns:
-        top_ops["(optimizer: fused AdamW)"] = optimizer_ns
+        top_ops["(optimizer step)"] = optimizer_ns
     top = sorted(((n, ns) for n, ns in top_ops.items() if ns > 0), key=lambda x: -x[1])
     cards = pl.cards
     assumptions = list(topo.assumptions) if cards > 1 else []

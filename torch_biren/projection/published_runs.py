@@ -42,9 +42,9 @@ class Run(NamedTuple):
 # 2022): each micro-batch's fp16 gradients were added into the accumulated ones (stack.py). Korthikanti et
 # al. 2022 ran the same code path a year later (still without flash attention): ADDED's Megatron 2022 rows.
 MEGATRON_2021 = Stack(attention="materialised", attention_dropout=0.1, hidden_dropout=0.1, pipeline_scatter_gather=True,
-                      tp_backward_overlap=False, grad_accumulation_fusion=False)
+                      tp_backward_overlap=False, grad_accumulation_fusion=False, loss_scaling=True)
 _MEGATRON = dict(chip="A100", seq=2048, tp=8, micro_batch=1, recompute="full", grad_bytes=2, stack=MEGATRON_2021)
-_MEGATRON_NOTE = ("full recompute, fp16 grads, no overlap, materialised attention (dropout 0.1), hidden dropout "
+_MEGATRON_NOTE = ("full recompute, fp16 grads and loss scaling, no overlap, materialised attention (dropout 0.1), hidden dropout "
                   "0.1, pipeline scatter/gather (Megatron-LM's default), gradient accumulation unfused (April 2021's "
                   "code)")
 # Llama 3 (Dubey et al. 2024, sec. 3.3.2): TP 8, PP 16, an interleaved 1F1B schedule (126 layers in

@@ -58,6 +58,12 @@ Each option's effect, as project() models it:
   backward (taken as half of the backward GEMMs); pp + 1 micro-batches' activations in flight.
 - hidden_dropout (dropout.py; Megatron-LM's --hidden-dropout): the two bias-dropout-adds of each
   layer write their masks, a backward kernel each applies them, the masks are kept for backward.
+- the optimizer step (project._optimizer_ns), as Megatron-Core's MixedPrecisionOptimizer.step runs it,
+  each a multi-tensor pass over the card's parameters: gradients not kept in fp32 (grad_bytes 2)
+  copied into fp32 main gradients; loss_scaling (fp16 training): those unscaled and checked for inf/nan;
+  grad_clip (default on: --clip-grad 1.0): their global norm (the rescale, only when the norm exceeds
+  the threshold, is not charged); Adam on the fp32 master weights; the master weights copied to the
+  model's 16-bit ones.
 - attention "materialised" (attention.py): the score matrix written out, softmax and dropout
   (attention_dropout) as their own kernels, as Megatron-LM ran before flash attention; "flash" (the
   default, Megatron-Core's with Transformer Engine): the traced fused kernel.
@@ -95,6 +101,8 @@ class Stack:
     fp8_activations: bool = False
     moment_bytes: int = 4  # AdamW's moments: 4 fp32, 2 bf16
     schedule: str = "1f1b"
+    loss_scaling: bool = False  # fp16 training's dynamic loss scale: the step unscales and checks the gradients
+    grad_clip: bool = True  # Megatron's --clip-grad 1.0: the step takes the gradients' global norm
 
     def __post_init__(self):
         if self.recompute not in RECOMPUTE:
@@ -152,7 +160,9 @@ class Stack:
                  if self.recompute_modules and self.recompute != "full" else None,
                  "activations cached in FP8 (GEMMs BF16)" if self.fp8_activations else None,
                  "AdamW moments bf16" if self.moment_bytes == 2 else None,
-                 "DualPipe schedule" if self.schedule == "dualpipe" else None]
+                 "DualPipe schedule" if self.schedule == "dualpipe" else None,
+                 "fp16 loss scaling" if self.loss_scaling else None,
+                 None if self.grad_clip else "no gradient clipping"]
         return ", ".join(p for p in parts if p)
 
 
