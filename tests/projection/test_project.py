@@ -7,6 +7,7 @@ import torch
 from torch_biren import cli
 from torch_biren import projection as P
 from torch_biren.projection import published_runs
+from torch_biren.projection.stack import Stack
 
 
 def _live_step_ns(family, patched):
@@ -35,7 +36,8 @@ def test_tiny_projection_agrees_with_the_live_device(family, patched, monkeypatc
     if not patched and getattr(rope, "_biren", False):  # patch_model routes RoPE process-wide: undo it here
         monkeypatch.setattr(modeling, "apply_rotary_pos_emb", rope._original)
     live = _live_step_ns(family, patched)
-    r = P.project(f"tiny-{family}", cards=1, mode="train", batch=2, seq=16, fused=patched)
+    r = P.project(f"tiny-{family}", cards=1, mode="train", batch=2, seq=16, fused=patched,
+                  stack=Stack(fused_projections=False))  # the live device runs HF's separate projections
     assert r.compute_ns == pytest.approx(live, rel=0.05)
 
 
@@ -61,12 +63,12 @@ def test_a_config_that_cannot_fit_says_so():
 # Rows the projection misses by more than +-15% in their papers' configurations, measured, not tuned
 # away: strict, so a fix shows up as an unexpected pass (benchmarks/results/validation.md explains each).
 _KNOWN_MISSES = {
-    "Megatron GPT-175B, 1024 A100": "projects 165 vs 140 TFLOP/s (+17.6%) as April 2021's Megatron-LM ran by "
+    "Megatron GPT-175B, 1024 A100": "projects 164 vs 140 TFLOP/s (+17.4%) as April 2021's Megatron-LM ran by "
                                     "default (materialised attention, dropouts 0.1, pipeline scatter/gather, "
-                                    "synchronous backward all-reduce, unfused gradient accumulation); the same code a "
-                                    "year later (Korthikanti 2022, published_runs.ADDED) is projected at +2 to +16%, "
-                                    "and beside it both 2021 figures are 5.8% below what the configurations' "
-                                    "differences explain",
+                                    "synchronous backward all-reduce, unfused gradient accumulation, fp16 loss "
+                                    "scaling); the paper's own Table 1 row of the same shape (145.6B, TP 8 x PP 8, 96 "
+                                    "micro-batches) measured 148 and projects at +10.5%, its Table 2 runs of this "
+                                    "model +11.0 to +13.0% (published_runs.ADDED)",
 }
 
 

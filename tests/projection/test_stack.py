@@ -462,3 +462,62 @@ def test_hidden_dropout_writes_and_applies_two_masks_a_layer():
     assert sp_on.memory["activations"] - sp_off.memory["activations"] == 2 * 2 * n // 2  # 1/tp of the tokens
     with pytest.raises(P.ProjectionError, match="hidden_dropout"):
         Stack(hidden_dropout=1.0)
+
+
+def test_fused_projections_run_q_k_v_and_gate_up_as_one_gemm_each():
+    import torch
+
+    from torch_biren.projection import layers
+    from torch_biren.projection.models import config
+    from torch_biren.projection.stack import Stack
+
+    cfg = config("tiny-llama")
+    h, heads, kv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
+    hd, inner = h // heads, cfg.intermediate_size
+    runs = {f: [layers._run("tiny-llama", n, 0, 1, "train", 2, 16, 0, True, torch.float32, fuse_projections=f)
+                for n in (1, 2)] for f in (False, True)}
+
+    def layer(f, name):  # one layer's kernels of `name`: the 2-layer trace less the 1-layer one
+        one, two = runs[f]
+        return sum(k.name == name for k in two.kernels) - sum(k.name == name for k in one.kernels)
+
+    def forward_mm_outputs(f):  # the GEMMs' output widths in one layer's forward
+        one, two = runs[f]
+        fwd = [k for k in two.kernels[:two.forward] if k.name == "aten::mm"]
+        widths = [k.args[1][1].shape[1] for k in fwd]
+        return widths[:len(widths) - sum(k.name == "aten::mm" for k in one.kernels[:one.forward])]
+
+    # HF's module code: q, k, v, o, gate, up, down; fused: qkv, o, gate-up, down
+    assert sorted(forward_mm_outputs(False)) == sorted([heads * hd, kv * hd, kv * hd, h, inner, inner, h])
+    assert sorted(forward_mm_outputs(True)) == sorted([(heads + 2 * kv) * hd, h, 2 * inner, h])
+    assert layer(False, "aten::mm") == 3 * 7 and layer(True, "aten::mm") == 3 * 4  # forward, dgrad, wgrad
+    # backward: HF adds q's, k's and v's input gradients (2 adds) and gate's and up's (1); fused, the
+    # two splits' backward each concatenate instead
+    assert layer(False, "aten::add.Tensor") - layer(True, "aten::add.Tensor") == 3
+    assert layer(True, "aten::cat") - layer(False, "aten::cat") == 2
+    kw = dict(model="tiny-llama", cards=1, batch=2, seq=16)
+    fused, separate = P.project(**kw), P.project(**kw, stack=Stack(fused_projections=False))
+    assert fused.step_ns < separate.step_ns
+    assert fused.memory == separate.memory  # the same weights, gradients and saved activations
+    assert "fused QKV and gate-up" in fused.report()
+    assert "q, k, v and gate, up as separate GEMMs" in separate.report()
+
+
+def test_materialised_attention_runs_at_the_chips_measured_fraction_of_the_modelled_time():
+    from torch_biren.projection import attention
+    from torch_biren.sim.chip import load_chip
+
+    a100, br166 = load_chip("A100"), load_chip("BR166")
+    shape = (2, 2, 16, 16, 16, "fp32", 0.1)
+    fwd, bwd = attention.kernels(*shape, a100)
+    mf, mb = attention._modelled(*shape, a100)
+    eff = a100.spec["materialised_attention_efficiency"].value  # fitted to FlashAttention's measurement
+    assert all(fwd[k].ns == pytest.approx(mf[k].ns / eff["fwd"]) for k in mf)
+    assert all(bwd[k].ns == pytest.approx(mb[k].ns / eff["bwd"]) for k in mb)
+    assert all(fwd[k].bytes == mf[k].bytes for k in mf)  # the work is the model's
+    # no measurement for BR166: the model as is; a spec (or an override) gives one
+    assert attention.kernels(*shape, br166)[0]["attention softmax (fused scale-mask-softmax)"].ns == \
+        attention._modelled(*shape, br166)[0]["attention softmax (fused scale-mask-softmax)"].ns
+    half = br166.replace(materialised_attention_efficiency={"fwd": 0.5, "bwd": 0.25})
+    assert attention.kernels(*shape, half)[1]["attention dV (bmm)"].ns == \
+        pytest.approx(4 * attention._modelled(*shape, br166)[1]["attention dV (bmm)"].ns)

@@ -13,13 +13,24 @@ project() swaps one for the other (Stack.attention == "materialised"). Kept for 
 softmax output (2 B per score), with dropout also its mask (1 B) and output (2 B): Korthikanti et
 al. 2022's 5 a s^2 b term (2 a s^2 b without dropout), instead of flash's fp32 logsumexp per row."""
 
+from dataclasses import replace
+
 from ..ops.attention import ATTENTION
 from ..sim import costs, dtypes
 
 
 def kernels(b, heads, lq, lk, d, dtype, dropout, chip):
     """({kernel: Cost} forward, {kernel: Cost} backward) of one layer's materialised attention on
-    one card: b sequences, `heads` heads of dimension d, lq queries against lk keys."""
+    one card: b sequences, `heads` heads of dimension d, lq queries against lk keys; each kernel's
+    modelled time over the chip's measured materialised_attention_efficiency (the A100's: these
+    kernels as FlashAttention's paper timed Megatron's attention, benchmarks/calibrate.py)."""
+    fwd, bwd = _modelled(b, heads, lq, lk, d, dtype, dropout, chip)
+    return tuple({k: replace(c, ns=c.ns / chip.materialised_attention_efficiency(backward)) for k, c in part.items()}
+                 for part, backward in ((fwd, False), (bwd, True)))
+
+
+def _modelled(b, heads, lq, lk, d, dtype, dropout, chip):
+    """The kernels as the cost model prices them, before the measured efficiency."""
     bh, n = b * heads, b * heads * lq * lk
     elt = dtypes.itemsize(dtype)
     fwd = {"attention QK^T (bmm)": costs.gemm(lq, lk, d, bh, dtype, chip),

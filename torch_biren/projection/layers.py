@@ -71,7 +71,7 @@ def _new_cache(cfg, kv_cache, length):
     return transformers.DynamicCache(config=cfg)
 
 
-def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype, kv_cache="dynamic"):
+def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype, kv_cache="dynamic", fuse_projections=True):
     cfg = shard(variant(name, dense, moe), tp)
     cfg._attn_implementation = "sdpa"
     model = zoo.build_meta(cfg).to(dtype)
@@ -98,14 +98,14 @@ def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype, kv_cache="d
 
         # The context's prefill, through the same stand-ins (HF's own expert code needs bf16 for its
         # grouped GEMM); its kernels are not the step's.
-        trace.trace(fill, model, fused)
+        trace.trace(fill, model, fused, fuse_projections)
         cache = caches[0]  # measured after the step: it holds the context and the new token
         ids = torch.zeros((mb, 1), dtype=torch.long, device="meta")
 
         def step():
             with torch.no_grad():
                 model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-    result = trace.trace(step, model, fused)
+    result = trace.trace(step, model, fused, fuse_projections)
     if caches:
         kv_bytes = _cache_bytes(caches[0])
     total, expert = _count(model)
@@ -126,16 +126,17 @@ _PRICES = {}  # chip -> {(cost function, arguments): Cost}, shared by every trac
 
 
 def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torch.bfloat16, need_fwd=False,
-                kv_cache="dynamic", graphs=False):
+                kv_cache="dynamic", graphs=False, fuse_projections=True):
     """Trace the variants (base + 1 layer of each kind, + one more of each) and take differences,
     priced on `chip`. The traces do not depend on the chip and are kept per process on everything
     they depend on, so another chip (a range end, a search's candidate) only re-prices them.
     need_fwd (train): also the forward's time alone, from the same trace (else fwd = total).
     kv_cache (inference): "dynamic" or "static", the cache the step runs with (_new_cache).
     graphs: each variant's step priced as one graph replay (trace.replay(graph=True)): the same trace,
-    so the launch is in "base" and each layer's delta is its kernels' device time and gaps."""
+    so the launch is in "base" and each layer's delta is its kernels' device time and gaps.
+    fuse_projections: q, k, v and gate, up as one GEMM each (stack.fused_projections; trace._fuse)."""
     kv_cache = kv_cache if mode != "train" else None
-    key = (name, config_json(name), tp, mode, mb, seq, context, fused, dtype, kv_cache)
+    key = (name, config_json(name), tp, mode, mb, seq, context, fused, dtype, kv_cache, fuse_projections)
     priced_key = (key, chip, need_fwd, graphs)
     hit = _CACHE.get(priced_key)
     if hit is None:
@@ -144,14 +145,14 @@ def layer_costs(name, tp, chip, mode, mb, seq, context=0, fused=True, dtype=torc
                 cache.clear()
         runs = _TRACES.get(key)
         if runs is None:
-            runs = _TRACES[key] = _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache)
+            runs = _TRACES[key] = _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache, fuse_projections)
         memo = _PRICES.setdefault(chip, {})
         hit = _CACHE[priced_key] = _differences(config(name), {k: _priced(r, chip, memo, need_fwd, graphs)
                                                                 for k, r in runs.items()})
     return hit.copy()
 
 
-def _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache=None):
+def _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache=None, fuse_projections=True):
     import transformers
 
     cfg = config(name)
@@ -168,8 +169,8 @@ def _traces(name, tp, mode, mb, seq, context, fused, dtype, kv_cache=None):
         warnings.simplefilter("ignore", DeprecationWarning)
         transformers.logging.set_verbosity_error()
         try:
-            return {k: _run(name, n["dense"], n["moe"], tp, mode, mb, seq, context, fused, dtype, kv_cache)
-                    for k, n in variants.items()}
+            return {k: _run(name, n["dense"], n["moe"], tp, mode, mb, seq, context, fused, dtype, kv_cache,
+                            fuse_projections) for k, n in variants.items()}
         finally:
             transformers.logging.set_verbosity(verbosity)
 

@@ -145,7 +145,7 @@ def project(model, cards=1, mode="train", batch=None, seq=None, chip="BR166", dp
                   context=context, dtype=dtype, v=v, cp=cp, fused=fused, cards_per_server=cards_per_server,
                   storage_GBps=storage_GBps, limit=limit, network=network,
                   moe_options=moe_model.options_from(moe_options), kv_cache=kv_cache, max_cache_len=max_cache_len,
-                  graphs=graphs)
+                  graphs=graphs, fused_projections=st.fused_projections)
     ctx = _priced(inputs, chip)
     r = _assemble(ctx, st)
     if suggest and not r.fits:
@@ -167,7 +167,7 @@ def _priced(inputs, chip):
         raise ProjectionError(str(err)) from None
     lc = layer_costs(inputs["name"], pl.tp, chip, mode, pl.micro_batch, inputs["seq_local"], inputs["context"],
                      inputs["fused"], inputs["dtype"], need_fwd=mode == "train", kv_cache=inputs["kv_cache"],
-                     graphs=inputs["graphs"])
+                     graphs=inputs["graphs"], fuse_projections=inputs["fused_projections"])
     kv_read = dict(lc.kv)  # the cache the step's attention reads: its actual length
     if inputs["max_cache_len"]:  # the static cache is allocated at max_cache_len (traced at the step's length)
         for kind in lc.kv:
@@ -349,8 +349,10 @@ def _assemble(ctx, st):
         assumptions += ctx["moe_cost"].assumptions
     elif e:
         assumptions.append("MoE routing is balanced (every expert gets tokens x k / E rows); set by the projection")
-    assumptions.append("kernels as torch_biren runs them (fused RMSNorm/SwiGLU/RoPE/attention, HF's module code)"
-                       if ctx["fused"] else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
+    assumptions.append(("kernels as torch_biren runs them (fused RMSNorm/SwiGLU/RoPE/attention, HF's module code)"
+                        if ctx["fused"] else "HF's module code without the fused kernels (torch_biren.ops.patch_model)")
+                       + ("; q, k, v and gate, up as one GEMM each (Megatron's linear_qkv, linear_fc1)"
+                          if st.fused_projections else ""))
     if train:
         moments = "bf16" if st.moment_bytes == 2 else "fp32"
         assumptions.append(f"bf16 weights, fp32 master weights, AdamW moments {moments}; overlapped collectives "

@@ -1,10 +1,15 @@
 """The training stack a projection models: the options Megatron-Core users set, with Megatron-Core's
 defaults (TransformerConfig and DistributedDataParallelConfig: no sequence parallelism, no
-recomputation, no distributed optimizer, no overlap options on; fused QKV always, as Megatron's
-linear_qkv is; the backward tensor-parallel collectives beside their GEMMs and gradient accumulation
+recomputation, no distributed optimizer, no overlap options on; q, k, v fused into one GEMM as
+Megatron's linear_qkv is, and a gated MLP's gate and up as its linear_fc1 is; the backward tensor-parallel collectives beside their GEMMs and gradient accumulation
 fused into the weight-gradient GEMMs, as Megatron-LM's training arguments default to).
 
 Each option's effect, as project() models it:
+- fused_projections (default on: Megatron's linear_qkv and linear_fc1; serving engines' fused QKV and
+  gate-up layers too): each attention's q, k, v projections and each gated MLP's gate, up projections
+  traced as one GEMM over the weights side by side, split into views (trace._fuse); backward one
+  input-gradient and one weight-gradient GEMM and the split's concatenation. Off: HF's module code as
+  the live device runs it, a GEMM each and, in backward, their input gradients added.
 - sequence_parallel (Korthikanti et al. 2022): the activations outside the tensor-parallel regions
   (the two norms' inputs and outputs) and the norm kernels split over tp; the tensor-parallel
   all-reduces become all-gather + reduce-scatter of the same volume.
@@ -103,6 +108,7 @@ class Stack:
     schedule: str = "1f1b"
     loss_scaling: bool = False  # fp16 training's dynamic loss scale: the step unscales and checks the gradients
     grad_clip: bool = True  # Megatron's --clip-grad 1.0: the step takes the gradients' global norm
+    fused_projections: bool = True  # q, k, v (gate, up) as one GEMM, as Megatron's linear_qkv (linear_fc1)
 
     def __post_init__(self):
         if self.recompute not in RECOMPUTE:
@@ -143,10 +149,13 @@ class Stack:
     def describe(self, tp, mode):
         """The options, named, for the report."""
         if mode != "train":
-            return "sequence parallel" if self.sequence_parallel and tp > 1 else ""
+            return ", ".join(p for p in ("sequence parallel" if self.sequence_parallel and tp > 1 else "",
+                                         "" if self.fused_projections else "q, k, v and gate, up as separate GEMMs")
+                             if p)
         zero = {0: "no optimizer sharding", 1: "distributed optimizer (ZeRO-1)", 2: "ZeRO-2",
                 3: "ZeRO-3 / FSDP"}[self.zero]
-        parts = ["fused QKV", f"sequence parallel {'on' if self.sequence_parallel else 'off'}" if tp > 1 else None,
+        parts = ["fused QKV and gate-up" if self.fused_projections else "q, k, v and gate, up as separate GEMMs",
+                 f"sequence parallel {'on' if self.sequence_parallel else 'off'}" if tp > 1 else None,
                  f"recompute {self.recompute}", zero, f"grads fp{8 * self.grad_bytes}",
                  f"overlap: grad reduce {_on(self.overlap_grad_reduce)}, param gather {_on(self.overlap_param_gather)}"
                  f", TP comm {_on(self.tp_comm_overlap)}"

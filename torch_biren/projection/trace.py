@@ -449,17 +449,59 @@ class _Functions(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _fuse(linears, undo):
+    """Megatron's linear_qkv / linear_fc1 (stack.fused_projections): the projections of one input
+    (q, k, v; gate, up) as one GEMM over their weights side by side, split into views of its output;
+    backward one input-gradient and one weight-gradient GEMM, the split's backward one concatenation,
+    instead of a GEMM each and the input gradients added. The fused weight is a stand-in parameter
+    (no gradient memory is counted from it: memory.py counts the model's parameters)."""
+    first = linears[0]
+    sizes = [lin.out_features for lin in linears]
+    meta = dict(dtype=first.weight.dtype, device=first.weight.device)
+    weight = torch.nn.Parameter(torch.empty(sum(sizes), first.in_features, **meta))
+    bias = torch.nn.Parameter(torch.empty(sum(sizes), **meta)) if first.bias is not None else None
+    pending = {}  # id(input) -> [input, the split output, pieces handed out]
+
+    def piece(i):
+        def forward(x):
+            hit = pending.get(id(x))
+            if hit is None or hit[0] is not x:
+                hit = pending[id(x)] = [x, torch.split(F.linear(x, weight, bias), sizes, dim=-1), 0]
+            hit[2] += 1
+            if hit[2] == len(linears):
+                del pending[id(x)]
+            return hit[1][i]
+
+        return forward
+
+    for i, lin in enumerate(linears):
+        undo.append((lin, "forward", lin.__dict__.get("forward")))
+        lin.forward = piece(i)
+
+
+def _fusable(module, names):
+    linears = [getattr(module, n, None) for n in names]
+    return all(isinstance(lin, torch.nn.Linear) for lin in linears) and \
+        len({(lin.in_features, lin.bias is None, lin.weight.dtype) for lin in linears}) == 1
+
+
 @contextlib.contextmanager
-def _patched(model, fused):
+def _patched(model, fused, fuse_projections=False):
     """Point the model's experts (always) and, when `fused`, the modules torch_biren.ops.patch_model
-    replaces (the ops' own `replaces` and RoPE families) at the stand-ins; undone on exit."""
+    replaces (the ops' own `replaces` and RoPE families) at the stand-ins; with fuse_projections, each
+    attention's q, k, v and each gated MLP's gate, up projections at one GEMM (_fuse); undone on exit."""
     undo = []
     for module in model.modules():
         if hasattr(module, "gate_up_proj") and hasattr(module, "down_proj") and \
                 getattr(module.gate_up_proj, "dim", lambda: 0)() == 3:
             undo.append((module, "forward", module.__dict__.get("forward")))
             module.forward = _experts_forward.__get__(module)
-        elif fused and RMS_NORM.replaces(module):
+            continue
+        if fuse_projections:
+            for names in (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj")):
+                if _fusable(module, names):
+                    _fuse([getattr(module, n) for n in names], undo)
+        if fused and RMS_NORM.replaces(module):
             undo.append((module, "forward", module.__dict__.get("forward")))
             module.forward = _rms_forward.__get__(module)
         elif fused and SWIGLU.replaces(module):
@@ -491,10 +533,11 @@ def mark():
         _active.saved_bytes = _active.live_saved()
 
 
-def trace(fn, model=None, fused=True):
+def trace(fn, model=None, fused=True, fuse_projections=False):
     """Run fn() (on meta tensors) and return the kernels the live device would charge, in order, and
     the bytes of the buffers autograd holds for backward at the first mark() (the end of forward),
-    else when fn returns."""
+    else when fn returns. fuse_projections: q, k, v and gate, up as one GEMM each (_fuse), as
+    Megatron-Core and serving engines run them, which the live device does not."""
     global _active
     tracer = _Tracer()
 
@@ -502,7 +545,7 @@ def trace(fn, model=None, fused=True):
     try:
         with contextlib.ExitStack() as stack:
             if model is not None:
-                stack.enter_context(_patched(model, fused))
+                stack.enter_context(_patched(model, fused, fuse_projections))
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
             stack.enter_context(_Functions())
             stack.enter_context(tracer.recorder)

@@ -67,12 +67,14 @@ _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "di
 # memory_latency_ns: device memory's load latency, which a GEMM/attention block waits for its first
 # k-tile (sim/costs.py; 0 when absent); l2_Bps: L2 bandwidth, which split-K partial sums move at
 # (through device memory when absent); comm_units_share: the compute units an overlapped collective
-# occupies, slowing the compute it hides behind (projection/project.py; 0 when absent).
+# occupies, slowing the compute it hides behind (projection/project.py; 0 when absent);
+# materialised_attention_efficiency: {fwd, bwd}, the fraction of the modelled time at which attention
+# without a flash kernel (projection/attention.py) runs, as measured (1 when absent: the model as is).
 _OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network",
              "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns", "l2_Bps",
-             "comm_units_share"}
+             "comm_units_share", "materialised_attention_efficiency"}
 # Optional numbers replace() may add to a spec without them (besides die_link_*).
-_ADDABLE = {"memory_latency_ns", "l2_Bps", "comm_units_share"}
+_ADDABLE = {"memory_latency_ns", "l2_Bps", "comm_units_share", "materialised_attention_efficiency"}
 # Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
 _SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
 
@@ -421,6 +423,12 @@ class Chip:
     def attention_efficiency(self, backward=False):
         """Fused attention's efficiency relative to a GEMM of the same work."""
         return float(self._v("attention_efficiency")["bwd" if backward else "fwd"])
+
+    def materialised_attention_efficiency(self, backward=False):
+        """The measured fraction of the modelled time for attention without a flash kernel (its
+        batched GEMMs, softmax and dropout: projection/attention.py); 1 when the spec has none."""
+        q = self.spec.get("materialised_attention_efficiency")
+        return float(q.value["bwd" if backward else "fwd"]) if q is not None and q.value is not None else 1.0
 
     @property
     def l2_bytes(self):
