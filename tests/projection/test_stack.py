@@ -16,6 +16,8 @@ ACT = 2 * 16 * 64 * 4  # one micro-batch's hidden states, bytes
 
 
 def test_sequence_parallel_splits_the_norm_activations_and_keeps_the_volume():
+    from torch_biren.projection.stack import Stack
+
     off, on = P.project(**TINY), P.project(**TINY, sequence_parallel=True)
     # 4 hidden-size tensors per layer (norm inputs and outputs) split over tp=2: 2 layers x 4 x ACT / 2
     assert off.memory["activations"] - on.memory["activations"] == 2 * 4 * ACT // 2
@@ -28,6 +30,26 @@ def test_sequence_parallel_splits_the_norm_activations_and_keeps_the_volume():
                      "tensor-parallel all-gather (SP re-gather, beside dgrad)": 2 * 2}
     assert all(c.nbytes == ACT for c in on.collectives)
     assert "sequence parallel on" in on.report()
+    # the norms and the residual adds (forward adds, backward gradient sums: 4 a layer) run on seq / tp
+    # tokens: half their time at tp=2, in the step and in the report's ops
+    from torch_biren.ops.rms_norm import RMS_NORM
+
+    import torch
+
+    from torch_biren.projection.layers import layer_costs
+    from torch_biren.sim.chip import load_chip
+
+    ops_off, ops_on = dict(off.top_ops), dict(on.top_ops)
+    for op in (RMS_NORM.name, RMS_NORM.backward_name):
+        assert ops_on[op] == pytest.approx(ops_off[op] / 2), op
+    lc = layer_costs("tiny-llama", 2, load_chip("BR166"), "train", 2, 16, dtype=torch.float32, need_fwd=True)
+    adds = 2 * lc.busy["dense"]["aten::add.Tensor"]  # 2 layers' (the head's add stays whole)
+    assert ops_off["aten::add.Tensor"] - ops_on["aten::add.Tensor"] == pytest.approx(adds / 2)
+    separate = P.project(**TINY, stack=Stack(sequence_parallel=True, fused_projections=False))
+    separate_off = P.project(**TINY, stack=Stack(fused_projections=False))
+    # separate projections: their input gradients' sums are adds of the same size in the TP region, so
+    # no add is split
+    assert dict(separate.top_ops)["aten::add.Tensor"] == pytest.approx(dict(separate_off.top_ops)["aten::add.Tensor"])
 
 
 def test_full_recompute_keeps_layer_inputs_and_reruns_the_forward():

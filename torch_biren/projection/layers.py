@@ -26,11 +26,13 @@ class LayerCosts:
     kv: dict  # KV-cache bytes (inference)
     params: dict  # parameters on the card
     expert_params: dict
+    busy_fwd: dict = None  # busy of the forward's kernels alone (train with need_fwd; else busy's)
 
     def copy(self):
         """A copy whose dicts can be changed without touching the cached trace."""
         return LayerCosts(dict(self.fwd), dict(self.total), {k: dict(v) for k, v in self.busy.items()},
-                          dict(self.saved), dict(self.kv), dict(self.params), dict(self.expert_params))
+                          dict(self.saved), dict(self.kv), dict(self.params), dict(self.expert_params),
+                          {k: dict(v) for k, v in self.busy_fwd.items()})
 
 
 def _count(model):
@@ -116,8 +118,8 @@ def _run(name, dense, moe, tp, mode, mb, seq, context, fused, dtype, kv_cache="d
 def _priced(run, chip, memo, need_fwd, graphs=False):
     ops = trace.price(run.kernels, chip, memo)
     elapsed, busy = trace.replay(ops, chip, graph=graphs)
-    fwd_ns = trace.replay(ops[:run.forward], chip)[0] if need_fwd and run.forward < len(ops) else elapsed
-    return fwd_ns, elapsed, busy, run.saved, run.kv, run.params, run.expert
+    fwd_ns, busy_fwd = trace.replay(ops[:run.forward], chip) if need_fwd and run.forward < len(ops) else (elapsed, busy)
+    return fwd_ns, elapsed, busy, run.saved, run.kv, run.params, run.expert, busy_fwd
 
 
 _TRACES = {}  # chip-free traces: everything they depend on -> {variant: _Run}
@@ -179,16 +181,18 @@ def _differences(cfg, runs):
     d = dense_layers(cfg)
     moe = cfg.num_hidden_layers - d
     start = {"dense": 1 if d else 0, "moe": 1 if moe else 0}
-    out = LayerCosts({}, {}, {}, {}, {}, {}, {})
+    out = LayerCosts({}, {}, {}, {}, {}, {}, {}, {})
     s = runs["start"]
     fields = ((out.fwd, 0), (out.total, 1), (out.saved, 3), (out.kv, 4), (out.params, 5), (out.expert_params, 6))
     for kind in ("dense", "moe"):
         r = runs.get(kind)
         for target, i in fields:
             target[kind] = (r[i] - s[i]) if r else 0
-        out.busy[kind] = {k: r[2].get(k, 0.0) - s[2].get(k, 0.0) for k in r[2]} if r else {}
+        for busy, i in ((out.busy, 2), (out.busy_fwd, 7)):
+            busy[kind] = {k: r[i].get(k, 0.0) - s[i].get(k, 0.0) for k in r[i]} if r else {}
     for target, i in fields:
         target["base"] = s[i] - sum(target[k] * start[k] for k in ("dense", "moe"))
-    out.busy["base"] = {k: v - sum(out.busy[kind].get(k, 0.0) * start[kind] for kind in ("dense", "moe"))
-                        for k, v in s[2].items()}
+    for busy, i in ((out.busy, 2), (out.busy_fwd, 7)):
+        busy["base"] = {k: v - sum(busy[kind].get(k, 0.0) * start[kind] for kind in ("dense", "moe"))
+                        for k, v in s[i].items()}
     return out

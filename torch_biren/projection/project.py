@@ -35,6 +35,9 @@ KV_CACHES = ("static", "dynamic")  # as HF's cache_implementation names them
 DEFAULT_STORAGE_GBPS = 10.0
 
 
+RESIDUAL_ADD = "aten::add.Tensor"  # the residual adds, as the trace names them
+
+
 def _positive(name, v):
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         raise ProjectionError(f"{name} must be a positive integer, got {v}")
@@ -252,9 +255,20 @@ def _assemble(ctx, st):
     if cp > 1:  # each card's queries meet the whole sequence's keys: cp x the traced (seq / cp) attention
         t_mb += (cp - 1) * (attn_f + attn_b)
         f_mb += (cp - 1) * attn_f
-    if st.sequence_parallel and tp > 1:  # the norms run on seq / tp tokens
-        t_mb -= (1 - 1 / tp) * (norm_f + norm_b)
-        f_mb -= (1 - 1 / tp) * norm_f
+    if st.sequence_parallel and tp > 1:
+        # Korthikanti et al.'s sequence-parallel region runs on seq / tp tokens: the norms and, once q, k,
+        # v and gate, up are fused (a layer's only adds then: the residual adds and, in backward, the sums
+        # of the residual stream's gradients), the adds; separate projections' input-gradient sums are
+        # the same size and in the tensor-parallel region, so those layers' adds stay whole
+        split = {RMS_NORM.name: (norm_f, norm_f), RMS_NORM.backward_name: (norm_b, 0.0)}
+        if st.fused_projections:
+            layer = lambda busy: sum(busy[kind].get(RESIDUAL_ADD, 0.0) * n for kind, n in (("dense", dense), ("moe", moe)))  # noqa: E731
+            split[RESIDUAL_ADD] = (layer(lc.busy) * share, layer(lc.busy_fwd) * share)
+        for op, (ns, fwd_ns) in split.items():
+            t_mb -= (1 - 1 / tp) * ns
+            f_mb -= (1 - 1 / tp) * fwd_ns
+            if op in ops:
+                ops[op] -= (1 - 1 / tp) * ns
     if st.attention == "materialised":  # attention.py: the score matrix written out, not the traced flash kernel
         if cp > 1:
             raise ProjectionError("attention='materialised' with cp > 1: ring attention needs the flash kernel")
