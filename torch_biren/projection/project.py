@@ -226,6 +226,11 @@ def _graph_option(mode, kv_cache, graphs):
     return graphs
 
 
+def _layers_op(busy, op, dense, moe):
+    """One op's time over the model's layers (not the embedding and head) in a layer_costs busy dict."""
+    return busy["dense"].get(op, 0.0) * dense + busy["moe"].get(op, 0.0) * moe
+
+
 def _per_stage(d, dense, moe, share):
     return d["base"] + (d["dense"] * dense + d["moe"] * moe) * share
 
@@ -262,8 +267,8 @@ def _assemble(ctx, st):
         # the same size and in the tensor-parallel region, so those layers' adds stay whole
         split = {RMS_NORM.name: (norm_f, norm_f), RMS_NORM.backward_name: (norm_b, 0.0)}
         if st.fused_projections:
-            layer = lambda busy: sum(busy[kind].get(RESIDUAL_ADD, 0.0) * n for kind, n in (("dense", dense), ("moe", moe)))  # noqa: E731
-            split[RESIDUAL_ADD] = (layer(lc.busy) * share, layer(lc.busy_fwd) * share)
+            split[RESIDUAL_ADD] = (_layers_op(lc.busy, RESIDUAL_ADD, dense, moe) * share,
+                                   _layers_op(lc.busy_fwd, RESIDUAL_ADD, dense, moe) * share)
         for op, (ns, fwd_ns) in split.items():
             t_mb -= (1 - 1 / tp) * ns
             f_mb -= (1 - 1 / tp) * fwd_ns
