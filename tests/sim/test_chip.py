@@ -86,6 +86,10 @@ def test_user_spec_file(tmp_path):
         ({"hbm_peak_Bps": {"value": None, "label": "I", "source": "unknown"}}, "no value"),
         ({"launch_us": {"value": 5, "label": "I", "source": "s"}}, "unknown fields"),
         ({"mem_efficiency": {"value": [[0, 0.3], [1e6, 0.6]], "label": "I", "source": "s"}}, "decreasing"),
+        ({"materialised_attention_efficiency": {"value": {"fwd": 0.8}, "label": "R", "source": "s"}},
+         "materialised_attention_efficiency: must be"),
+        ({"attention_efficiency": {"value": {"fwd": 1.5, "bwd": 0.7}, "label": "R", "source": "s"}},
+         r"attention_efficiency: must be .* in \(0, 1\]"),
     ],
 )
 def test_bad_spec_files_are_refused(tmp_path, changes, message):
@@ -210,3 +214,8 @@ def test_svi_partitions_divide_the_card():
 def test_impossible_configurations(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_an_override_of_a_per_pass_efficiency_is_checked():
+    with pytest.raises(ChipSpecError, match="materialised_attention_efficiency: must be"):
+        load_chip("BR166").replace(materialised_attention_efficiency=0.5)

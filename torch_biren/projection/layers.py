@@ -26,7 +26,7 @@ class LayerCosts:
     kv: dict  # KV-cache bytes (inference)
     params: dict  # parameters on the card
     expert_params: dict
-    busy_fwd: dict = None  # busy of the forward's kernels alone (train with need_fwd; else busy's)
+    busy_fwd: dict  # busy of the forward's kernels alone (train with need_fwd; else busy's)
 
     def copy(self):
         """A copy whose dicts can be changed without touching the cached trace."""

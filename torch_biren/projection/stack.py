@@ -1,8 +1,9 @@
 """The training stack a projection models: the options Megatron-Core users set, with Megatron-Core's
 defaults (TransformerConfig and DistributedDataParallelConfig: no sequence parallelism, no
 recomputation, no distributed optimizer, no overlap options on; q, k, v fused into one GEMM as
-Megatron's linear_qkv is, and a gated MLP's gate and up as its linear_fc1 is; the backward tensor-parallel collectives beside their GEMMs and gradient accumulation
-fused into the weight-gradient GEMMs, as Megatron-LM's training arguments default to).
+Megatron's linear_qkv is, and a gated MLP's gate and up as its linear_fc1 is; the backward
+tensor-parallel collectives beside their GEMMs and gradient accumulation fused into the
+weight-gradient GEMMs, as Megatron-LM's training arguments default to).
 
 Each option's effect, as project() models it:
 - fused_projections (default on: Megatron's linear_qkv and linear_fc1; serving engines' fused QKV and
@@ -11,8 +12,9 @@ Each option's effect, as project() models it:
   input-gradient and one weight-gradient GEMM and the split's concatenation. Off: HF's module code as
   the live device runs it, a GEMM each and, in backward, their input gradients added.
 - sequence_parallel (Korthikanti et al. 2022): the activations outside the tensor-parallel regions
-  (the two norms' inputs and outputs) and the norm kernels split over tp; the tensor-parallel
-  all-reduces become all-gather + reduce-scatter of the same volume.
+  (the two norms' inputs and outputs) and the norm kernels split over tp, and with fused projections
+  the residual adds and their gradients' sums too; the tensor-parallel all-reduces become all-gather
+  + reduce-scatter of the same volume.
 - recompute "selective" (core attention): the attention kernel runs again in backward; it frees the
   softmax region, which the flash-attention kernel never stores, so only its logsumexp statistics.
   "full": each layer keeps only its input; the layers' forward runs again in backward.

@@ -77,6 +77,8 @@ _OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective
 _ADDABLE = {"memory_latency_ns", "l2_Bps", "comm_units_share", "materialised_attention_efficiency"}
 # Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
 _SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
+# Efficiencies given per pass, {"fwd": x, "bwd": y}.
+_PER_PASS = {"attention_efficiency", "materialised_attention_efficiency"}
 
 
 class ChipSpecError(ValueError):
@@ -122,6 +124,14 @@ def _quantity(name, raw, where):
     return Quantity(raw["value"], raw["label"], raw["source"], rng)
 
 
+def _check_passes(value, where):
+    """A per-pass efficiency: {"fwd": x, "bwd": y}, each in (0, 1]; raises ChipSpecError."""
+    ok = isinstance(value, dict) and set(value) == {"fwd", "bwd"} and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in value.values())
+    if not ok:
+        raise ChipSpecError(f"{where}: must be {{\"fwd\": x, \"bwd\": y}} with each in (0, 1], got {value!r}")
+
+
 def _parse(raw, where):
     """Spec JSON -> {field: Quantity}, with matrix_flops as {dtype: Quantity}; raises ChipSpecError."""
     if raw.get("template"):
@@ -148,6 +158,8 @@ def _parse(raw, where):
             raise ChipSpecError(f"{where}: '{key}' has no value ({q.source})")
         if key in ("mem_efficiency", "matrix_efficiency"):
             q = Quantity(check_table(q.value, f"{where}: {key}"), q.label, q.source, q.range)
+        if key in _PER_PASS and q.value is not None:
+            _check_passes(q.value, f"{where}: {key}")
         if key == "gemm_kernels":
             try:
                 gemm_kernels.parse(q.value)
@@ -269,6 +281,8 @@ class Chip:
             if k == "matrix_flops":
                 spec[k] = {**spec[k], **{d: Quantity(x, "I", "user override") for d, x in v.items()}}
                 continue
+            if k in _PER_PASS:
+                _check_passes(v, k)
             if k in _OPTIONAL and k not in spec and (k.startswith("die_link_") or k in _ADDABLE):
                 spec[k] = Quantity(v, "I", "user override")
                 continue
