@@ -77,8 +77,11 @@ NOTES = """## What the errors say
   measured than projected, the same for every option, and each option's time over the baseline's
   (full or selective recomputation, sequence parallelism) comes within 2%: what remains on these
   A100 rows is in the layer's kernels and collectives themselves, not in the schedule, the
-  recomputation, sequence parallelism or the data parallelism. A GPU calibration is what would measure it (benchmarks/calibrate.py --gpu; no
-  device was lent to these sessions).
+  recomputation, sequence parallelism or the data parallelism. A GPU calibration is what would measure it
+  (benchmarks/calibrate.py --gpu; no device was lent to these sessions). One part is measured already:
+  published nccl-tests runs on 8 x A100 (benchmarks/results/nccl_tests_a100.md) take 1-37% longer than
+  the collective model between 32 and 64 MiB, where these rows' TP all-reduces lie (50 MB for the 175B
+  model); the model is not refitted to them here.
 - **Megatron 2022 rows (Korthikanti et al., +2.0% to +10.1%).** The 2022 code ran the backward
   all-reduce (with sequence parallelism the reduce-scatter, and the re-gather of the
   column-parallel input) beside the GEMMs, and, in fp16 without --accumulate-allreduce-grads-in-fp32,
