@@ -201,6 +201,8 @@ def render_chip(name="BR166"):
     import json
     from importlib import resources
 
+    from .sim.chip import _SCALED as SCALED
+
     raw = json.loads(resources.files("torch_biren").joinpath("sim", "chips", f"{name}.json").read_text("utf-8"))
     lines = [CHIP_BEGIN, "", f"`torch_biren/sim/chips/{name}.json` ({raw.get('description', '')}). Labels: "
              + ", ".join(f"**{k}** {v}" for k, v in LABEL_NAMES.items()) + ".", "",
@@ -212,7 +214,7 @@ def render_chip(name="BR166"):
         rng = q.get("range")
         if rng is None:
             span = ""
-        elif key.split(".")[0].endswith("efficiency"):
+        elif key.split(".")[0] in SCALED:  # factors on every efficiency in the table
             span = f"×{rng[0]:g} .. ×{rng[1]:g}"
         else:
             span = f"{_fmt(key, rng[0])} .. {_fmt(key, rng[1])}"

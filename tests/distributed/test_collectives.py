@@ -35,7 +35,7 @@ def test_every_collective_matches_gloo_on_cpu(job):
 
 def test_collective_is_charged_as_link_bound_kernel(job):
     first = results(job[0])[0]
-    assert first["all_reduce_4MiB_ns"] >= first["model_ns"] > 0
+    assert first["all_reduce_4MiB_ns"] + 1e-3 >= first["model_ns"] > 0  # the clock keeps picoseconds
 
 
 def test_torch_profiler_shows_the_collective_on_the_device(job):

@@ -276,7 +276,7 @@ def collectives():
     want_ns = cm_.collective("all_reduce", 4 << 20, n, topo=topo).ns
     rec = recs[0]
     assert rec.bound == "link" and rec.device == dev.index, rec
-    assert want_ns <= rec.dur_ns, (rec.dur_ns, want_ns)
+    assert want_ns <= rec.dur_ns + 1e-3, (rec.dur_ns, want_ns)  # the record keeps picoseconds
     s = torch.biren.Stream()
     with torch.biren.stream(s), profile() as prof2:
         dist.all_reduce(big)

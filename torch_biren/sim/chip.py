@@ -60,7 +60,8 @@ _REQUIRED = (
 )  # fmt: skip
 _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "die_link_Bps"}
 # collective_efficiency: the fraction of card-link bandwidth collectives reach (sim/collectives.py);
-# network: the inter-server NIC preset per card. Files without them get collectives.py's stated defaults.
+# collective_protocols: {simple_step_ns, ll_step_ns, ll_share}, NCCL-style protocol latencies there;
+# network: the inter-server NIC preset per card. Files without them get A100's fit (collectives.py).
 # die_link_share: the fraction of a UMA kernel's traffic crossing the die link ((dies-1)/dies when
 # absent); die_link_latency_ns: the die link's latency (0 when absent).
 # gemm_kernels: the BLAS's candidate kernel configurations (sim/gemm_kernels.py), else one of matrix_tile.
@@ -70,8 +71,8 @@ _NULLABLE = {"fp64_vector_flops", "clock_hz", "card_links", "card_link_Bps", "di
 # occupies, slowing the compute it hides behind (projection/project.py; 0 when absent);
 # materialised_attention_efficiency: {fwd, bwd}, the fraction of the modelled time at which attention
 # without a flash kernel (projection/attention.py) runs, as measured (1 when absent: the model as is).
-_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "network",
-             "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns", "l2_Bps",
+_OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective_efficiency", "collective_protocols",
+             "network", "die_link_share", "die_link_latency_ns", "gemm_kernels", "memory_latency_ns", "l2_Bps",
              "comm_units_share", "materialised_attention_efficiency"}
 # Optional numbers replace() may add to a spec without them (besides die_link_*).
 _ADDABLE = {"memory_latency_ns", "l2_Bps", "comm_units_share", "materialised_attention_efficiency"}

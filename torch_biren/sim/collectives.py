@@ -17,8 +17,12 @@ reduce_scatter and scatter. With n ranks, per-step latency a and bandwidth B eac
           broadcast, reduce     ceil(log2 n) a + S / B;  barrier  2 ceil(log2 n) a
 
 B is the link bandwidth times an achieved-efficiency factor (the chip file's collective_efficiency):
-the fraction of link bandwidth NCCL reaches in nccl-tests, fitted per system, since no alpha-beta
-model reaches line rate.
+the fraction of link bandwidth NCCL's Simple protocol reaches in nccl-tests, since no alpha-beta
+model reaches line rate. Each collective runs under the faster of two protocols, as NCCL picks one
+per size (the chip file's collective_protocols): Simple, with a per-step latency a that holds its
+pipeline fill, and LL, whose flags halve the payload of each line (a fraction ll_share of Simple's
+bandwidth) and whose per-step latency is a few times smaller. Inside one server "auto" is the ring:
+NCCL's tree is a chain within a node, never faster than the ring there.
 Under NUMA or SVI a rank is a die or an instance with its share of the card links; a group within
 one card runs over the die link instead (B = its share of one direction, die_link_Bps / 2).
 A group spanning servers runs hierarchically: within each server over the card links, across servers
@@ -27,10 +31,13 @@ intra reduce-scatter + inter all_reduce on S/g + intra all-gather. The bus-bandw
 nccl-tests': 2(n-1)/n for all_reduce, (n-1)/n for all_gather, reduce_scatter and all_to_all, 1 for
 the rest.
 
-The chip files give the efficiency and the default inter-server network; the NIC presets and the
-per-step latencies are parameters with stated defaults; `topo.assumptions` lists the inferred ones.
+The chip files give the efficiency, the protocol latencies (A100's are fitted to nccl-tests runs in
+benchmarks/calibrate.py; chips without them take A100's) and the default inter-server network; the
+NIC presets and the latency across servers are parameters with stated defaults; `topo.assumptions`
+lists the inferred ones.
 """
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 
@@ -41,9 +48,7 @@ KINDS = ("all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce", "a
          "scatter", "barrier")  # fmt: skip
 ALGORITHMS = ("auto", "ring", "tree")
 
-# For chip files without collective_efficiency (the bundled ones all give it): the A100 NVLink fit.
-DEFAULT_ACHIEVED = (0.68, "I", "no collective measurement in the chip file: the A100 NVLink fit (point-to-point "
-                               "links, no in-switch reduction)")
+FIT_CHIP = "A100"  # chip files without collective_efficiency or collective_protocols take its fit
 
 # Inter-server networks: per-card NIC bandwidth each way (line rate; the efficiency factor applies).
 NETWORKS = {
@@ -51,23 +56,26 @@ NETWORKS = {
     "ib-200": 25e9, "ib-400": 50e9,
 }  # fmt: skip
 DEFAULT_NETWORK = "roce-200"  # for chip files without a network
-INTRA_ALPHA_NS = 2000.0  # per ring step within a server (NCCL LL/simple protocol latencies are 1-5 us)
 INTER_ALPHA_NS = 6000.0  # per step across servers (RDMA round trip plus NIC latency)
 
 
 @dataclass(frozen=True)
 class Topology:
-    """Cards of one chip in servers: intra-server links per card each way (intra_Bps, intra_alpha_ns),
-    one NIC per card across servers (inter_Bps, inter_alpha_ns); efficiency scales both bandwidths."""
+    """Cards of one chip in servers: intra-server links per card each way (intra_Bps, intra_alpha_ns:
+    the Simple protocol's per-step latency), one NIC per card across servers (inter_Bps,
+    inter_alpha_ns); efficiency scales both bandwidths. The LL protocol steps in ll_alpha_ns within a
+    server at ll_share of the Simple protocol's bandwidth."""
 
     chip: Chip = field(repr=False)
     cards: int = 8
     cards_per_server: int = 8
     intra_Bps: float = 0.0
-    intra_alpha_ns: float = INTRA_ALPHA_NS
+    intra_alpha_ns: float = 0.0
     inter_Bps: float = 0.0
     inter_alpha_ns: float = INTER_ALPHA_NS
-    efficiency: float = DEFAULT_ACHIEVED[0]
+    efficiency: float = 1.0
+    ll_alpha_ns: float = 0.0
+    ll_share: float = 1.0
     # Devices per card (NUMA dies, SVI instances) and each one's die-link bandwidth each way: a group
     # on one card runs over the die link, not the card links.
     card_devices: int = 1
@@ -83,6 +91,30 @@ class Topology:
         net = f", {self.servers} servers over {self.inter_Bps / 1e9:.1f} GB/s per card" if self.servers > 1 else ""
         return (f"{self.cards} x {self.chip.name}, {self.cards_per_server} per server over "
                 f"{self.intra_Bps / 1e9:.0f} GB/s card links{net}, achieved {self.efficiency:.0%} of link")
+
+
+@functools.lru_cache(maxsize=None)
+def _fit_entry(name):
+    """FIT_CHIP's value of spec entry `name`: the stand-in for chip files without one."""
+    return load_chip(FIT_CHIP).spec[name].value
+
+
+def _chip_entry(chip, name, assumptions, describe):
+    """The chip's spec entry `name`, else FIT_CHIP's; an inferred or borrowed one is named in assumptions
+    (describe: value -> what it is)."""
+    q = chip.spec.get(name)
+    if q is None:
+        value = _fit_entry(name)
+        assumptions.append(f"{describe(value)}: {FIT_CHIP}'s nccl-tests fit (no {chip.name} measurement)")
+        return value
+    if q.label == "I":
+        assumptions.append(f"{describe(q.value)}: {q.source}")
+    return q.value
+
+
+def _protocols(p):
+    return (f"collective protocols: Simple {p['simple_step_ns'] / 1e3:g} us, LL {p['ll_step_ns'] / 1e3:g} us per "
+            f"step, LL at {p['ll_share']:g} of Simple's bandwidth")
 
 
 def _positive_int(name, v):
@@ -133,18 +165,19 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
         name = f"{inter / 1e9:g} GB/s"
     cards_per_server = min(cards_per_server, cards)
     if efficiency is None:
-        q = chip.spec.get("collective_efficiency")
-        efficiency, label, source = (q.value, q.label, q.source) if q else DEFAULT_ACHIEVED
-        if label == "I":
-            assumptions.append(f"collective efficiency {efficiency:.0%} of link bandwidth: {source}")
+        efficiency = _chip_entry(chip, "collective_efficiency", assumptions,
+                                 lambda e: f"collective efficiency {e:.0%} of link bandwidth")
+    protocols = _chip_entry(chip, "collective_protocols", assumptions, _protocols)
     if intra_alpha_ns is None:
-        assumptions.append(f"per-step latency {INTRA_ALPHA_NS / 1e3:g} us in a server, {INTER_ALPHA_NS / 1e3:g} us "
-                           "across servers")
+        intra_alpha_ns = protocols["simple_step_ns"]
+    if inter_alpha_ns is None:
+        assumptions.append(f"per-step latency {INTER_ALPHA_NS / 1e3:g} us across servers (a parameter)")
     return Topology(
         chip=chip, cards=cards, cards_per_server=cards_per_server, intra_Bps=chip.card_link_Bps,
-        intra_alpha_ns=INTRA_ALPHA_NS if intra_alpha_ns is None else float(intra_alpha_ns), inter_Bps=inter,
+        intra_alpha_ns=float(intra_alpha_ns), inter_Bps=inter,
         inter_alpha_ns=INTER_ALPHA_NS if inter_alpha_ns is None else float(inter_alpha_ns),
-        efficiency=float(efficiency), card_devices=chip.instances, die_Bps=chip.die_link_Bps / 2,
+        efficiency=float(efficiency), ll_alpha_ns=float(protocols["ll_step_ns"]),
+        ll_share=float(protocols["ll_share"]), card_devices=chip.instances, die_Bps=chip.die_link_Bps / 2,
         name=f"{cards}x{chip.name} ({name})", assumptions=tuple(assumptions),
     )  # fmt: skip
 
@@ -184,6 +217,35 @@ def _flat(kind, S, n, alpha, bw, algorithm):
     return min(ring, tree)
 
 
+def _body(kind, S, ranks, g, topo, algorithm, ai, share):
+    """ns on the links of one collective under one protocol: per-step latency ai within a server,
+    bandwidths at share of the Simple protocol's; g of the group's ranks per server."""
+    m = -(-ranks // g)  # servers the group spans
+    bi, be = topo.intra_Bps * topo.efficiency * share, topo.inter_Bps * topo.efficiency * share
+    ae = topo.inter_alpha_ns
+    inside = "ring" if algorithm == "auto" else algorithm  # NCCL's tree is a chain within a node
+    if m == 1 and topo.die_Bps and ranks <= topo.card_devices:  # the dies (instances) of one card
+        return _flat(kind, S, ranks, ai, topo.die_Bps * topo.efficiency * share, inside)
+    if m == 1:
+        return _flat(kind, S, ranks, ai, bi, inside)
+    if g == 1:
+        return _flat(kind, S, ranks, ae, be, algorithm)
+    if kind == "all_reduce":
+        return 2 * _flat("reduce_scatter", S, g, ai, bi, "ring") + _flat("all_reduce", S / g, m, ae, be, algorithm)
+    if kind in ("all_gather", "reduce_scatter"):
+        # Across servers on 1/g of the buffer per card, then within the server on the whole buffer.
+        return _flat(kind, S / g, m, ae, be, "ring") + _flat(kind, S, g, ai, bi, "ring")
+    if kind in ("all_to_all", "gather", "scatter"):
+        # The part bound for other servers leaves over each card's NIC; the rest stays on the links.
+        inter = S * (ranks - g) / ranks
+        return max((m - 1) * ae + inter / be * 1e9, _flat(kind, S * g / ranks, g, ai, bi, "ring"))
+    if kind in ("broadcast", "reduce"):
+        return _flat(kind, S, m, ae, be, algorithm) + _flat(kind, S, g, ai, bi, inside)
+    if kind == "send_recv":
+        return ae + S / be * 1e9
+    return _flat("barrier", 0, g, ai, bi, inside) + _flat("barrier", 0, m, ae, be, algorithm)
+
+
 def collective(kind, nbytes, ranks, topo=None, algorithm="auto", ranks_per_server=None):
     """Cost of one collective over `ranks` ranks (see the module doc for nbytes and the formulas).
 
@@ -201,34 +263,11 @@ def collective(kind, nbytes, ranks, topo=None, algorithm="auto", ranks_per_serve
         raise ValueError(f"{ranks} ranks do not fit on {topo.cards} cards")
     g = ranks_per_server or min(ranks, topo.cards_per_server)
     g = max(1, min(g, ranks, topo.cards_per_server))
-    m = -(-ranks // g)  # servers the group spans
-    S = float(nbytes)
-    bi, be = topo.intra_Bps * topo.efficiency, topo.inter_Bps * topo.efficiency
-    ai, ae = topo.intra_alpha_ns, topo.inter_alpha_ns
-    if m == 1 and topo.die_Bps and ranks <= topo.card_devices:  # the dies (instances) of one card
-        body = _flat(kind, S, ranks, ai, topo.die_Bps * topo.efficiency, algorithm)
-    elif m == 1:
-        body = _flat(kind, S, ranks, ai, bi, algorithm)
-    elif g == 1:
-        body = _flat(kind, S, ranks, ae, be, algorithm)
-    elif kind == "all_reduce":
-        body = (2 * _flat("reduce_scatter", S, g, ai, bi, "ring") + _flat("all_reduce", S / g, m, ae, be, algorithm))
-    elif kind in ("all_gather", "reduce_scatter"):
-        # Across servers on 1/g of the buffer per card, then within the server on the whole buffer.
-        body = _flat(kind, S / g, m, ae, be, "ring") + _flat(kind, S, g, ai, bi, "ring")
-    elif kind in ("all_to_all", "gather", "scatter"):
-        # The part bound for other servers leaves over each card's NIC; the rest stays on the links.
-        inter = S * (ranks - g) / ranks
-        body = max((m - 1) * ae + inter / be * 1e9, _flat(kind, S * g / ranks, g, ai, bi, "ring"))
-    elif kind in ("broadcast", "reduce"):
-        body = _flat(kind, S, m, ae, be, algorithm) + _flat(kind, S, g, ai, bi, algorithm)
-    elif kind == "send_recv":
-        body = ae + S / be * 1e9
-    else:  # barrier
-        body = _flat("barrier", 0, g, ai, bi, algorithm) + _flat("barrier", 0, m, ae, be, algorithm)
+    body = 0.0
+    if ranks > 1:  # NCCL picks the faster protocol for the size
+        body = min(_body(kind, float(nbytes), ranks, g, topo, algorithm, topo.intra_alpha_ns, 1.0),
+                   _body(kind, float(nbytes), ranks, g, topo, algorithm, topo.ll_alpha_ns, topo.ll_share))
     launch = topo.chip.launch_ns
-    if ranks <= 1:
-        body = 0.0
     bound = "link" if body > launch else "launch"
     return Cost(0.0, float(nbytes), body + launch, bound, 0.0, 0.0, body)
 
