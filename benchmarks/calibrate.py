@@ -85,6 +85,18 @@ NCCL_TESTS_A100_US = {
         256 * MiB: 2338.9, 512 * MiB: 4651.2, 1024 * MiB: 8139.9},
 }  # fmt: skip
 NCCL_BUSBW_TARGET = (200e9, 208e9)  # published-runs.md: 8 x A100 all_reduce, large messages
+# Held out: XLA's default matmul performance table for sm_90 (NVIDIA H100), measured by XLA's
+# matmul_perf_table_gen (tensorflow/tensorflow third_party/xla/xla/service/gpu/model/
+# matmul_interpolator_data.h, the version keyed "BF16xBF16->BF16"): every b=1 entry in the file's first
+# 16,000 characters, (m, n, k) -> measured BF16 TFLOP/s. Nothing is fitted to it.
+XLA_H100_BF16_TFLOPS = {
+    (1024, 4096, 512): 340.68, (2048, 1024, 256): 139.81, (4096, 2048, 4096): 764.09, (512, 4096, 4096): 653.13,
+    (4096, 256, 1024): 216.13, (1024, 256, 512): 41.84, (512, 512, 2048): 115.31, (512, 256, 4096): 92.18,
+    (256, 2048, 4096): 288.33, (256, 256, 1024): 17.85, (2048, 1024, 4096): 659.14, (4096, 4096, 1024): 681.09,
+    (1024, 4096, 256): 214.75, (1024, 1024, 1024): 246.72, (256, 4096, 1024): 229.04, (1024, 256, 256): 23.97,
+    (1024, 512, 1024): 141.88, (2048, 4096, 2048): 717.50, (2048, 512, 4096): 455.75, (256, 512, 256): 12.52,
+    (2048, 2048, 1024): 492.09, (1024, 2048, 2048): 526.34, (4096, 512, 512): 239.25,
+}  # fmt: skip
 BR166_REPORTED_Bps = {"whole card (UMA)": (1, "UMA", 1480e9), "NUMA die": (1, "NUMA", 820e9),
                       "SVI half": (2, "UMA", 820e9), "SVI quarter": (4, "UMA", 395e9)}  # fmt: skip
 
@@ -239,6 +251,13 @@ def nccl_tests_errors(name="A100"):
             for run, times in NCCL_TESTS_A100_US.items()}  # fmt: skip
 
 
+def xla_gemm_errors():
+    """[((m, n, k), measured TFLOP/s, modelled TFLOP/s)] on the H100 spec file, XLA's table's shapes."""
+    h100 = load_chip("H100")
+    return [((m, n, k), tf, 2 * m * n * k / costs.gemm(m, n, k, chip=h100).ns / 1e3)
+            for (m, n, k), tf in sorted(XLA_H100_BF16_TFLOPS.items(), key=lambda e: e[0][0] * e[0][1] * e[0][2])]
+
+
 def _held_out_collective_errors():
     return {run: [t / m - 1 for _, t, m in rows] for run, rows in nccl_tests_errors().items() if run != NCCL_TESTS_FIT_RUN}
 
@@ -304,6 +323,10 @@ def self_check():
     worst = max(fit_errors, key=abs)
     checks.append(Check("A100 all_reduce vs the fitted nccl-tests run, worst of 11 sizes", f"{worst:+.1%}",
                         "within +-30% at every size", abs(worst) <= 0.30))  # fmt: skip
+    errors = [measured / model - 1 for _, measured, model in xla_gemm_errors()]  # + : the model is slower
+    med = statistics.median(errors)
+    checks.append(Check(f"H100 BF16 GEMM vs XLA's measured table, median of {len(errors)} held-out shapes",
+                        f"{med:+.1%}", "within +-10%", abs(med) <= 0.10))  # fmt: skip
     for name in ("H100", "H200", "A100", "BR166", "BR106"):
         chip = load_chip(name)
         big, small = copy_fraction(chip, 2**30), copy_fraction(chip, 2**18)
@@ -403,6 +426,29 @@ def write_self_check(checks, fits, out=RESULTS):
         "- BR166 memory modes: UMA sends half the traffic over the 896 GB/s die link, which caps the card "
         "at min(1640, 2 x 896) = 1640 GB/s, so the link costs no bandwidth; die-local devices (NUMA, SVI) "
         "take HAMi's reported 820 GB/s (half) and 395 GB/s (quarter) for large transfers.",
+        "",
+        "## Held out: H100 GEMMs against XLA's measured table",
+        "",
+        "XLA's default matmul performance table for sm_90 (tensorflow/tensorflow third_party/xla/xla/service/gpu/"
+        "model/matmul_interpolator_data.h): every b=1 BF16 entry in the file's first 16,000 characters, 256 to "
+        "4096 a side, against the model on H100.json. Nothing is fitted to it. Error: measured over modelled "
+        "throughput, less 1 (-: the model is faster).",
+        "",
+        "| m | n | k | measured TFLOP/s | model TFLOP/s | error |",
+        "|---|---|---|---|---|---|",
+    ]
+    xla = xla_gemm_errors()
+    lines += [f"| {m} | {n} | {k} | {t:.0f} | {g:.0f} | {t / g - 1:+.0%} |" for (m, n, k), t, g in xla]
+    errs = [t / g - 1 for _, t, g in xla]
+    big = [t / g - 1 for shape, t, g in xla if min(shape) >= 1024]
+    lines += [
+        "",
+        f"Median {statistics.median(errs):+.1%}; {sum(abs(e) <= 0.10 for e in errs)} of {len(errs)} within +-10%; worst "
+        f"{min(errs):+.0%}. The model is faster than measured where k is short beside m and n (k = 512 on a "
+        "1024 x 4096 output: -14%) and where a small output meets a long k (512 x 256 x 4096: -33%): there the "
+        "epilogue and the few output tiles weigh more than its terms (launch, memory, waves, prologue, split-K) "
+        f"charge. LLM training GEMMs (thousands of tokens by thousands of features, k of thousands) are like the "
+        f"table's shapes with every side 1024 or more, where it is {min(big):+.0%} to {max(big):+.0%}.",
         "",
         "## Checks",
         "",
