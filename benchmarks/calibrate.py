@@ -18,7 +18,9 @@
 The efficiency tables in the spec files are Calculon's A100 tables scaled to the published figures;
 fitted_tables() derives them and the self-check fails when a spec file drifts from the fit. "Fitted"
 shapes below are those the fit uses (the max-achievable-matmul sweep, the FlashAttention benchmark
-at head dim 128); every other shape is held out.
+at head dim 128); every other shape is held out, and so is XLA's measured H100 GEMM table. The A100's
+collective numbers (collective_efficiency, collective_protocols) are fitted to a published nccl-tests
+all_reduce run (fitted_collective); three other runs are held out.
 """
 
 import argparse
