@@ -78,10 +78,11 @@ NOTES = """## What the errors say
   (full or selective recomputation, sequence parallelism) comes within 2%: what remains on these
   A100 rows is in the layer's kernels and collectives themselves, not in the schedule, the
   recomputation, sequence parallelism or the data parallelism. A GPU calibration is what would measure it
-  (benchmarks/calibrate.py --gpu; no device was lent to these sessions). A published hint: XLA's
-  measured GEMM table for the H100 (held out in calibration.md) has the GEMM model 8% fast at 1024^3
-  and 14% fast at k = 512 on a 1024 x 4096 output; tensor parallelism shortens k in the attention
-  output and second MLP projections to h / 8 and 4h / 8 (768 and 3072 for the 22B model). One part is measured and fitted: the
+  (benchmarks/calibrate.py --gpu; no device was lent to these sessions). A published hint, small in
+  time: XLA's measured GEMM table for the H100 (held out in calibration.md) has the GEMM model within
+  -8%..+4% wherever every side is 1024 or more, and 14% fast (1.8 us of 12.6) at k = 512 on a 1024 x
+  4096 output; tensor parallelism shortens k in the attention output and second MLP projections to
+  h / 8 and 4h / 8 (768 and 3072 for the 22B model). One part is measured and fitted: the
   collective model's two protocols (benchmarks/calibrate.py fitted_collective) follow a published
   one-process-per-GPU nccl-tests run on 8 x A100 within -18%..+25% from 8 B to 1 GiB (-4%..+7% from
   1 MiB up; benchmarks/results/nccl_tests_a100.md). Before the fit (2 us per ring step, 68% of link
