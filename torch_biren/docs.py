@@ -201,7 +201,7 @@ def render_chip(name="BR166"):
     import json
     from importlib import resources
 
-    from .sim.chip import _SCALED as SCALED
+    from .sim.chip import SCALED
 
     raw = json.loads(resources.files("torch_biren").joinpath("sim", "chips", f"{name}.json").read_text("utf-8"))
     lines = [CHIP_BEGIN, "", f"`torch_biren/sim/chips/{name}.json` ({raw.get('description', '')}). Labels: "

@@ -77,7 +77,7 @@ _OPTIONAL = {"fp64_emulation_slowdown", "instance_hbm_achieved_Bps", "collective
 # Optional numbers replace() may add to a spec without them (besides die_link_*).
 _ADDABLE = {"memory_latency_ns", "l2_Bps", "comm_units_share", "materialised_attention_efficiency"}
 # Tables and per-pass dicts whose range is a pair of factors scaling every efficiency in them.
-_SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
+SCALED = {"mem_efficiency", "matrix_efficiency", "attention_efficiency"}
 # Efficiencies given per pass, {"fwd": x, "bwd": y}.
 _PER_PASS = {"attention_efficiency", "materialised_attention_efficiency"}
 
@@ -98,7 +98,7 @@ def _check_range(name, value, rng, where):
     if not isinstance(rng, (list, tuple)) or len(rng) != 2:
         raise ChipSpecError(f"{where}: '{name}' range must be [low, high], got {rng!r}")
     lo, hi = rng
-    if name.split(".")[0] in _SCALED:
+    if name.split(".")[0] in SCALED:
         if not all(isinstance(x, (int, float)) and x > 0 for x in rng) or not lo <= 1 <= hi:
             raise ChipSpecError(f"{where}: '{name}' range scales its efficiencies: [low <= 1 <= high] factors, "
                                 f"got {rng!r}")
