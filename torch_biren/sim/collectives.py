@@ -131,7 +131,9 @@ def topology(cards=8, chip=None, cards_per_server=8, network=None, efficiency=No
     number or a numeric string), or
     'supernode-N' (an optical supernode: N cards joined by the card links as if in one server, an
     assumption about Biren's optical interconnect, not a published figure). Default: the vendor's DGX
-    NIC for NVIDIA chips, roce-200 for others (an assumption)."""
+    NIC for NVIDIA chips, roce-200 for others (an assumption). efficiency, intra_alpha_ns: override the
+    Simple protocol's fraction of link bandwidth and per-step latency in a server (LL keeps the chip's
+    step and its share of Simple's bandwidth); inter_alpha_ns: the per-step latency across servers."""
     chip = current_chip() if chip is None else chip if isinstance(chip, Chip) else load_chip(chip)
     _positive_int("cards", cards)
     _positive_int("cards_per_server", cards_per_server)
