@@ -117,7 +117,7 @@ NOTES = """## What the errors say
   CUDA_LAUNCH_BLOCKING=1, which serialises every kernel with the host; the projection has no way to
   express that.
 - **MPT on H100 (+46%, +53%) and on A100 (+22%, +28%).** Eager FSDP runs at 46% / 40% MFU on the
-  H100; the projection gives 65% / 62%: its H100 GEMMs run at the 80% max-achievable figure and little
+  H100; the projection gives 68% / 61% (llm-foundry's convention): its H100 GEMMs run at the 80% max-achievable figure and little
   else costs. The overlapped FSDP traffic now slows the compute it hides behind (chip comm_units_share),
   which took MPT-13B, whose gathers cross 8 servers, from +75%. The same README's A100 80GB table (the
   same code and settings, 8 GPUs, no checkpointing) measures 64% / 60% MFU: those two rows, added

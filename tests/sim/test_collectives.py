@@ -25,6 +25,18 @@ def test_a100_all_reduce_matches_nccl_tests():
     assert 15e3 <= col.collective("all_reduce", 8, 8, topo).ns <= 45e3  # the runs: 20-40 us at 8 B
 
 
+def test_h100_all_reduce_matches_nccl_tests():
+    assert 370 <= busbw("all_reduce", 8 * GiB, 8, col.topology(8, "H100")) <= 480
+
+
+def test_br166_eight_cards_from_its_spec():
+    topo = col.topology(8, "BR166")
+    assert topo.intra_Bps == 8 * 32e9  # 8 BLinks x 32 GB/s each way (chip file)
+    bw = busbw("all_reduce", 8 * GiB, 8, topo)
+    assert bw == pytest.approx(256 * topo.efficiency, rel=0.02)
+    assert any("efficiency" in a for a in topo.assumptions)  # no BR measurement: stated
+
+
 def test_the_faster_protocol_per_size():
     """LL (short steps, a share of the bandwidth) below the crossover, Simple above; the model takes the
     smaller of the two closed forms and is continuous across the switch."""
