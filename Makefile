@@ -17,7 +17,7 @@ $(PY):
 # DeepSpeed ships as an sdist whose setup.py imports torch: built against the venv's torch (no build
 # isolation, no compiled ops), its pure-Python requirements listed beside it.
 $(DEPS): Makefile | $(PY)
-	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 numpy triton pytest expecttest \
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 numpy triton pytest pytest-xdist expecttest \
 		transformers hypothesis matplotlib tqdm ninja accelerate==1.15.0 pydantic
 	DS_BUILD_OPS=0 $(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
 		deepspeed==0.19.8 hjson==3.1.0 msgpack==1.2.4 py-cpuinfo==9.0.0 einops==0.8.2
@@ -34,9 +34,10 @@ $(META): setup.py | $(DEPS)
 demo: setup
 	$(PY) -m torch_biren demo
 
-# make test leaves out the multi-process and long runs (marked slow) to stay within CI's 10 minutes.
+# make test leaves out the multi-process and long runs (marked slow) to stay within CI's 10 minutes,
+# and runs the test files on every core (at most 4; a file's tests stay in one worker, in order).
 test: setup
-	$(PYTEST) tests -m "not slow"
+	$(PYTEST) tests -m "not slow" -n auto --maxprocesses 4 --dist loadfile
 
 test-slow: setup
 	$(PYTEST) tests -m slow
