@@ -128,6 +128,9 @@ def test_configs_and_expert_weight_memory():
     v3 = M.MoE.from_config(config("DeepSeek-V3-671B"))
     assert v3 == M.MoE(7168, 2048, 256, 8, shared_experts=1, shared_inter=2048)
     assert M.MoE.from_config(config("Qwen3-30B-A3B")) == M.MoE(2048, 768, 128, 8)
+    # Qwen2-MoE: one shared expert of its own width (shared_expert_intermediate_size) beside the routed ones
+    assert M.MoE.from_config(config("Qwen2-57B-A14B")) == M.MoE(3584, 2560, 64, 8, shared_experts=1,
+                                                                  shared_inter=20480)
     r = M.layer(v3, 4096, ep=64, topo=_topo(512))
     # 4 routed experts x 3 matrices x 7168 x 2048 x 2 B, plus the shared expert's.
     assert r.expert_weight_bytes == 4 * 3 * 7168 * 2048 * 2 + 3 * 7168 * 2048 * 2
@@ -244,3 +247,14 @@ def test_traced_attention_saves_one_logsumexp_per_batch_head_and_query():
         y.sum().backward()
 
     assert trace.trace(step).saved_bytes == 4 * (2 * 4 * 8 * 16) * 4 + 2 * 4 * 8 * 4
+
+
+def test_prefill_working_set_holds_the_routed_and_shared_experts_activations():
+    # One layer's transient tensors in a prefill (project._working_set): 3 hidden-wide and 3 MLP-wide
+    # per token, the MLP's width k routed experts' plus the shared expert's (64 + 2 x 32 on tiny-qwen2-moe).
+    from torch_biren.projection.project import _working_set
+    from torch_biren.projection.plan import plan
+
+    cfg = config("tiny-qwen2-moe")
+    pl = plan(cfg, 1, 2, mode="prefill")
+    assert _working_set(cfg, pl, 16, 1, 2, True) == 2 * 16 * (3 * 64 + 3 * (2 * 32 + 64)) * 2

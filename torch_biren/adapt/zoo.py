@@ -17,6 +17,7 @@ FAMILIES = {
     "llama": ("LlamaConfig", "LlamaForCausalLM"),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+    "qwen2-moe": ("Qwen2MoeConfig", "Qwen2MoeForCausalLM"),
     "qwen3-moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM"),
     "deepseek-v2": ("DeepseekV2Config", "DeepseekV2ForCausalLM"),
     "deepseek-v3": ("DeepseekV3Config", "DeepseekV3ForCausalLM"),
@@ -31,6 +32,9 @@ TINY = {
                   num_key_value_heads=2),
     "qwen3": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, head_dim=16),
+    "qwen2-moe": dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
+                      shared_expert_intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, norm_topk_prob=False),
     "qwen3-moe": dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=32, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_experts=4, num_experts_per_tok=2,
                       norm_topk_prob=True),
@@ -48,7 +52,8 @@ TINY = {
 # Published full-size configs: name -> (family, config.json values that shape the model). Values as
 # in each repository's config.json (bos/eos ids, dtype and other run-time fields left out). Totals
 # (checked in tests/adapt/test_zoo.py against the HF classes built on the meta device): Llama-3-8B
-# 8.03B; Qwen2.5-7B 7.62B, -72B 72.7B; Qwen3-8B 8.19B; Qwen3-30B-A3B 30.5B (3.3B active);
+# 8.03B; Qwen2.5-7B 7.62B, -72B 72.7B; Qwen3-8B 8.19B; Qwen2-57B-A14B 57.4B (14.2B active); Qwen3-30B-A3B
+# 30.5B (3.3B active);
 # DeepSeek-V2-Lite 15.7B (2.4B active), -V2 236B (21B active); DeepSeek-V3 671B (37B active, the
 # multi-token-prediction layer not counted).
 _YARN_V2 = dict(type="yarn", factor=40, original_max_position_embeddings=4096, beta_fast=32, beta_slow=1,
@@ -73,6 +78,12 @@ PUBLISHED = {
         num_key_value_heads=8, head_dim=128, hidden_act="silu", max_position_embeddings=40960, rms_norm_eps=1e-6,
         rope_theta=1000000.0, tie_word_embeddings=False, attention_bias=False, use_sliding_window=False,
         max_window_layers=36)),
+    "Qwen2-57B-A14B": ("qwen2-moe", dict(  # Qwen/Qwen2-57B-A14B
+        vocab_size=151936, hidden_size=3584, intermediate_size=18944, moe_intermediate_size=2560,
+        shared_expert_intermediate_size=20480, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+        num_experts=64, num_experts_per_tok=8, norm_topk_prob=False, decoder_sparse_step=1, hidden_act="silu",
+        max_position_embeddings=131072, rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=False,
+        use_sliding_window=False, sliding_window=131072, max_window_layers=28, router_aux_loss_coef=0.001)),
     "Qwen3-30B-A3B": ("qwen3-moe", dict(  # Qwen/Qwen3-30B-A3B
         vocab_size=151936, hidden_size=2048, intermediate_size=6144, moe_intermediate_size=768, num_hidden_layers=48,
         num_attention_heads=32, num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8,

@@ -34,7 +34,7 @@ ALIASES = {"deepseek-v3": "DeepSeek-V3-671B", "gpt-1008b": "GPT-1T", "llama3-405
 
 # HF model_type -> zoo family. "gpt2" (GPT-style: multi-head attention, a 4h GELU MLP) is written as
 # a llama config the way EXTRA writes the GPT runs' models.
-MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3-moe",
+MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen2_moe": "qwen2-moe", "qwen3_moe": "qwen3-moe",
                "deepseek_v2": "deepseek-v2", "deepseek_v3": "deepseek-v3", "gpt2": "llama"}
 _REQUIRED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 _USER = {}  # canonical name (the config.json's absolute path) -> (family, values)

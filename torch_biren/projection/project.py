@@ -492,9 +492,9 @@ def _working_set(cfg, pl, seq, tp, elt, is_moe):
     """Inference: one layer's transient tensors (residual and normed hidden states, the MLP's gate,
     up and product), the largest the forward holds at once besides the KV cache."""
     h = cfg.hidden_size
-    if is_moe:
-        e, k = experts(cfg)
-        inner = (cfg.moe_intermediate_size * k + cfg.moe_intermediate_size * (getattr(cfg, "n_shared_experts", 0) or 0))
+    if is_moe:  # each token's k routed experts and the shared ones (DeepSeek's n_shared_experts, Qwen2-MoE's one)
+        m = moe_model.MoE.from_config(cfg)
+        inner = m.expert_inter * m.top_k + m.shared_experts * m.shared_inter
     else:
         inner = cfg.intermediate_size
     return pl.micro_batch * seq * (3 * h + 3 * -(-inner // tp)) * elt
