@@ -63,12 +63,13 @@ def test_a_config_that_cannot_fit_says_so():
 # Rows the projection misses by more than +-15% in their papers' configurations, measured, not tuned
 # away: strict, so a fix shows up as an unexpected pass (benchmarks/results/validation.md explains each).
 _KNOWN_MISSES = {
-    "Megatron GPT-175B, 1024 A100": "projects 164 vs 140 TFLOP/s (+17.4%) as April 2021's Megatron-LM ran by "
+    "Megatron GPT-175B, 1024 A100": "projects 162 vs 140 TFLOP/s (+15.5%) as April 2021's Megatron-LM ran by "
                                     "default (materialised attention, dropouts 0.1, pipeline scatter/gather, "
                                     "synchronous backward all-reduce, unfused gradient accumulation, fp16 loss "
                                     "scaling); the paper's own Table 1 row of the same shape (145.6B, TP 8 x PP 8, 96 "
-                                    "micro-batches) measured 148 and projects at +10.5%, its Table 2 runs of this "
-                                    "model +11.0 to +13.0% (published_runs.ADDED)",
+                                    "micro-batches) measured 148 and projects at +8.7%, its Table 2 runs of this "
+                                    "model +9.2 to +11.0% (published_runs.ADDED); the 140 is below Table 2's 141 at "
+                                    "1,536 GPUs (PP 12, the same DP 16 and 96 micro-batches), whose bubble is larger",
 }
 
 

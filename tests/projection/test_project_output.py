@@ -67,3 +67,14 @@ def test_the_shell_command_exits_with_its_status_and_whole_output(tmp_path):
     r = subprocess.run([sys.executable, "-m", "torch_biren", "project", "--model", "gpt-5"], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.startswith("error: unknown model 'gpt-5'")
+
+
+def test_a_fit_says_what_is_spare_and_what_the_count_leaves_out():
+    r = P.project("qwen2.5-7b", cards=8, mode="decode", batch=8, seq=2048, tp=4, dp=2)
+    spare = (r.capacity - sum(r.memory.values())) / 2**30
+    assert r.fits and f"of {r.capacity / 2**30:,.1f}: fits, {spare:,.1f} spare" in r.report()
+    (line,) = [a for a in r.assumptions if a.startswith("memory per card against")]
+    assert "(the device's reported total)" in line  # BR166: HAMi's reported 65,024 MiB (label R)
+    assert "not counted: the driver's context" in line and "communicator buffers, allocator fragmentation" in line
+    h100 = P.project("qwen2.5-7b", cards=8, mode="decode", batch=8, seq=2048, tp=4, dp=2, chip="H100")
+    assert any("(the datasheet's capacity)" in a for a in h100.assumptions)  # H100: 80 GB from the datasheet (C)

@@ -59,6 +59,11 @@ def _optimizer_ns(params, chip, st, elt=2):
     return sum(costs.generic(f * params, b * params, chip).ns for f, b in passes)
 
 
+def _capacity_basis(chip):
+    """What the chip file's memory_bytes counts: a reported device total or the datasheet's capacity."""
+    return "the device's reported total" if chip.q("memory_bytes").label == "R" else "the datasheet's capacity"
+
+
 def _accumulate_ns(params, elt, grad_bytes, chip):
     # One pass over the gradients: read the fresh one (the model's dtype) and the accumulated one, write the sum.
     return costs.generic(params, params * (elt + 2 * grad_bytes), chip).ns
@@ -383,6 +388,10 @@ def _assemble(ctx, st):
         if st.fp8_activations and st.recompute != "full":
             assumptions.append("FP8 activation caching for memory (and its casts) only: the GEMMs are priced in BF16")
     assumptions.append("MFU counts model FLOPs with causal attention (the unmasked half, as the kernels are charged)")
+    assumptions.append(f"memory per card against the chip's {chip.memory_bytes / 2**30:,.1f} GiB ({_capacity_basis(chip)}); "
+                       "not counted: the driver's context (CUDA 11.7+ with lazy loading: about 0.4 GB, "
+                       "pytorch#109888), communicator buffers, allocator fragmentation: a fit with little to spare "
+                       "may not run")
     if ctx["kv_cache"]:
         assumptions.append(_cache_assumption(ctx))
     if mode == "decode":

@@ -162,7 +162,7 @@ class Result:
             lines.append("  " + describe(self.moe))
         mem = ", ".join(f"{k} {v / GiB:,.1f}" for k, v in self.memory.items() if v)
         total = sum(self.memory.values())
-        verdict = "fits" if self.fits else "DOES NOT FIT"
+        verdict = f"fits, {(self.capacity - total) / GiB:,.1f} spare" if self.fits else "DOES NOT FIT"
         lines.append(f"  memory per card (GiB): {mem}; total {total / GiB:,.1f} of {self.capacity / GiB:,.1f}: {verdict}")
         lines += [f"  would fit with: {s}" for s in self.suggestions]
         if self.checkpoint:
