@@ -181,6 +181,27 @@ def test_zero_shards_routed_experts_over_their_expert_data_parallel_group():
     assert z1.memory["optimizer states"] == int(8 * (params - experts) / 4 + 8 * experts / 2)
 
 
+def test_expert_gradients_reduce_over_the_expert_data_parallel_group():
+    from torch_biren.projection.communication import EXPERT_DP
+
+    # The case above (fp32 gradients of a tiny fp32 model): the dense parameters' gradients reduce over
+    # the 4 data-parallel cards, the routed experts' 24,576 over the 2 cards holding each expert.
+    kw = dict(model="tiny-qwen3-moe", cards=4, ep=2, batch=4, seq=16)
+    r = project(**kw)
+    params, experts = r.memory["weights"] // 4, 2 * 4 * 3 * 64 * 32 // 2
+    by_name = {c.name: c for c in r.collectives}
+    dense, routed = by_name["data-parallel gradient all-reduce"], by_name["data-parallel gradient all-reduce" + EXPERT_DP]
+    assert (dense.nbytes, dense.ranks) == (4 * (params - experts), 4)
+    assert (routed.nbytes, routed.ranks) == (4 * experts, 2)
+    topo = collectives.topology(4, BR166)
+    assert routed.ns == pytest.approx(collectives.collective("all_reduce", 4 * experts, 2, topo).ns)
+    # ZeRO-1: each part reduce-scattered and gathered over its own group
+    z1 = {c.name: c.ranks for c in project(**kw, zero=1).collectives if "parallel" in c.name}
+    assert z1["data-parallel gradient reduce-scatter" + EXPERT_DP] == z1["data-parallel parameter all-gather" + EXPERT_DP] == 2
+    # ep = dp x tp: every card holds its own experts, so no reduction of theirs at all
+    assert not [c for c in project(**{**kw, "ep": 4}).collectives if c.name.endswith(EXPERT_DP)]
+
+
 def test_optimizer_step_updates_what_zero_leaves_on_the_card():
     from torch_biren.projection.project import _optimizer_ns
 

@@ -97,13 +97,37 @@ def _tensor_parallel(stack, train, act, layer_passes, tp, per_server, topo):
     return out
 
 
+def _data_parallel(stack, pl, params, ranks, per_server, topo, what=""):
+    """The gradient reduction (and ZeRO's parameter gathers) of `params` parameters over `ranks`
+    data-parallel replicas; `what` names a part of the model reduced over its own group."""
+    if ranks <= 1 or not params:
+        return []
+    grads, weights, m = params * stack.grad_bytes, params * 2, pl.microbatches
+    if stack.zero == 3:
+        parts = [("FSDP parameter all-gather", "all_gather", weights, 2 * m),
+                 ("FSDP gradient reduce-scatter", "reduce_scatter", grads, m)]
+    elif stack.zero >= 1:
+        parts = [("data-parallel gradient reduce-scatter", "reduce_scatter", grads, 1),
+                 ("data-parallel parameter all-gather", "all_gather", weights, 1)]
+    else:
+        parts = [("data-parallel gradient all-reduce", "all_reduce", grads, 1)]
+    return [_price(Collective(name + what, kind, nbytes, calls, ranks, per_server), topo)
+            for name, kind, nbytes, calls in parts]
+
+
+EXPERT_DP = " (routed experts, expert-data-parallel group)"
+
+
 def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, experts_per_token, params_card,
-             kv_chunk, cards_per_server, virtual_stages, graphs=False):
+             kv_chunk, cards_per_server, virtual_stages, graphs=False, expert_params_card=0.0):
     """[Collective] of one step on the busiest card, before overlap. act: one micro-batch's hidden
     states on one card (bytes, full width); slots: micro-batch passes on the critical path;
     layers_stage / moe_stage: the layers (all / MoE) of the busiest stage; params_card: the
-    parameters one card holds (before ZeRO-3 sharding); kv_chunk: one card's K and V of one layer;
-    graphs: the step replayed as a captured graph (decode), its collectives among its kernels."""
+    parameters one card holds (before ZeRO-3 sharding), of which expert_params_card are routed
+    experts' (their gradients reduce over the expert-data-parallel group, Plan.expert_dp replicas,
+    the group memory.py shards their states over); kv_chunk: one
+    card's K and V of one layer; graphs: the step replayed as a captured graph (decode), its
+    collectives among its kernels."""
     g = groups(pl, cp, cards_per_server)
     out = []
     tp, pp, dp = pl.tp, pl.pp, pl.dp
@@ -130,20 +154,11 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
             out.append(_price(Collective("pipeline all-gather (scatter/gather)", "all_gather", act, sends, tp,
                                          g["tp"]), topo))
     if train and dp > 1:
-        grads = params_card * stack.grad_bytes
-        weights = params_card * 2
-        m = pl.microbatches
-        if stack.zero == 3:
-            out += [_price(Collective("FSDP parameter all-gather", "all_gather", weights, 2 * m, dp, g["dp"]), topo),
-                    _price(Collective("FSDP gradient reduce-scatter", "reduce_scatter", grads, m, dp, g["dp"]), topo)]
-        elif stack.zero >= 1:
-            out += [_price(Collective("data-parallel gradient reduce-scatter", "reduce_scatter", grads, 1, dp,
-                                      g["dp"]), topo),
-                    _price(Collective("data-parallel parameter all-gather", "all_gather", weights, 1, dp, g["dp"]),
-                           topo)]
-        else:
-            out.append(_price(Collective("data-parallel gradient all-reduce", "all_reduce", grads, 1, dp, g["dp"]),
-                              topo))
+        experts = expert_params_card if pl.ep > 1 else 0.0
+        out += _data_parallel(stack, pl, params_card - experts, dp, g["dp"], topo)
+        # each expert's replicas spread evenly over the dp x tp cards: cards_per_server / ep to a server
+        edp = pl.expert_dp
+        out += _data_parallel(stack, pl, experts, edp, max(1, min(edp, cards_per_server // pl.ep)), topo, EXPERT_DP)
     if graphs:  # captured with the step's kernels: each call's launch becomes the device-side gap (trace.replay)
         saved = topo.chip.launch_ns - topo.chip.graph_kernel_gap_ns
         for c in out:

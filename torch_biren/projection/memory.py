@@ -3,7 +3,7 @@
 - weights (bf16 2 B/param), gradients (stack.grad_bytes), fp32 master weights + Adam moments
   (12 B/param), sharded over dp by ZeRO-1 (optimizer), -2 (+ gradients), -3/FSDP (+ weights, which
   then need the gathered weights of the layer running and the one prefetched); routed experts' states
-  over their expert-data-parallel group, dp / ep cards; AdamW's moments in bf16 (stack.moment_bytes
+  over their expert-data-parallel group, dp x tp / ep cards (Plan.expert_dp); AdamW's moments in bf16 (stack.moment_bytes
   2): 8 B/param of optimizer states; DualPipe: two stages per card, twice all three;
 - activations saved for backward, per layer as the trace measured them (HF's module code with the
   fused kernels), for the micro-batches in flight on the first stage (1F1B: pp; interleaved:
@@ -51,12 +51,12 @@ def sharded_params(lc, pl, stack, stage, params_card, dense, moe, layers_stage):
     """Parameters of one card's (one copy of its) stage whose state ZeRO-`stage` keeps on the card
     (stage 1: the optimizer states, which the optimizer step updates; 2: gradients; 3: weights).
     ZeRO shards a parameter over the cards that hold a replica of it: dp for the dense ones, the
-    expert-data-parallel group (dp / ep of them) for routed experts, which ep already spreads."""
+    expert-data-parallel group (Plan.expert_dp of them) for routed experts, which ep already spreads."""
     if stack.zero < stage:
         return params_card
     experts = (lc.expert_params["dense"] * dense + lc.expert_params["moe"] * moe) * layers_stage / max(1, dense + moe)
     experts /= pl.ep
-    return (params_card - experts) / pl.dp + experts / max(1.0, pl.dp / pl.ep)
+    return (params_card - experts) / pl.dp + experts / pl.expert_dp
 
 
 def in_flight(pp, microbatches, virtual_stages, schedule="1f1b"):

@@ -24,6 +24,12 @@ class Plan:
     cp: int = 1
     batch_defaulted: bool = False
 
+    @property
+    def expert_dp(self):
+        """Replicas of each routed expert (its expert-data-parallel group): the dp x tp cards its
+        layer spans hold every expert, ep cards to a set of them, each expert whole."""
+        return max(1, self.dp * self.tp // self.ep)
+
 
 def default_batch(cards, tp=1, pp=1, cp=1, dp=None, micro_batch=None, mode="train"):
     dp = dp or max(1, cards // (tp * pp * cp))

@@ -337,12 +337,13 @@ def _assemble(ctx, st):
         accumulate_ns = _accumulate_ns(summed, elt, st.grad_bytes, chip) * (m - 1) / m  # per micro-batch
         t_mb += accumulate_ns
     comm = communication.per_step(pl, topo, mode, st, cp, act, slots, layers_stage, moe * share, k,
-                                  params_card * copies, kv_chunk, ctx["cards_per_server"], v, graphs=ctx["graphs"])
+                                  params_card * copies, kv_chunk, ctx["cards_per_server"], v, graphs=ctx["graphs"],
+                                  expert_params_card=experts_card / pl.ep * copies)
     _overlap(comm, st, train, slots, t_mb, f_mb, ops, attn_f + attn_b, cp, params_card * copies, pl, layers_stage,
              _column_share(cfg), chip.comm_units_share)
     if ctx["moe_cost"]:  # dispatch/combine as moe.py prices and overlaps them
         moe_model.price_all_to_all(comm, ctx["moe_cost"], slots * moe * share)
-    # The parameters whose optimizer states the card holds (memory.py: routed experts over dp / ep), each copy.
+    # The parameters whose optimizer states the card holds (memory.py: routed experts over Plan.expert_dp), each copy.
     updated = memory.sharded_params(lc, pl, st, 1, params_card, dense, moe, layers_stage)
     optimizer_ns = _optimizer_ns(updated * copies, chip, st, elt) if train else 0.0
     compute = t_mb * slots if train else t_mb * pp
@@ -483,13 +484,13 @@ def _overlap(comm, st, train, slots, t_mb, f_mb, ops, attention_ns, cp, params_c
             key = "dgrad"
         elif c.name.startswith("context-parallel"):  # ring attention overlaps its sends with the blocks
             key = "attention"
-        elif c.name == "FSDP parameter all-gather" and st.overlap_param_gather:
+        elif c.name.startswith("FSDP parameter all-gather") and st.overlap_param_gather:
             key, hideable = "layers", c.ns * (1 - 1 / layers_stage)
-        elif c.name == "FSDP gradient reduce-scatter" and st.overlap_grad_reduce:
+        elif c.name.startswith("FSDP gradient reduce-scatter") and st.overlap_grad_reduce:
             key, hideable = "layers", c.ns * (1 - 1 / layers_stage)
         elif c.name.startswith("data-parallel gradient") and st.overlap_grad_reduce and train:
             key, hideable = "bwd", c.ns * (1 - tail)
-        elif c.name == "data-parallel parameter all-gather" and st.overlap_param_gather and train:
+        elif c.name.startswith("data-parallel parameter all-gather") and st.overlap_param_gather and train:
             key, hideable = "fwd", c.ns * (1 - tail)
         hide = min(hideable, budget[key] / (1 - share)) if key else 0.0
         if key:
