@@ -147,22 +147,24 @@ NOTES = """## What the errors say
   --enable_cuda_graph, which performance.md's commands do not pass. Replayed as graphs the rows would
   read -3.4% and -1.4% (50.6 and 43.1 ms a step: each kernel's 5 us launch becomes the 1 us
   device-side gap; neither row is host-bound, so host issue was not what separated them).
-- **DeepSeek-V3 (-7.4%, does not fit: 92.1 GiB per card).** Projected in the report's recipe: DualPipe
+- **DeepSeek-V3 (-7.5%, does not fit: 92.1 GiB per card).** Projected in the report's recipe: DualPipe
   (Table 2: two stages per rank, PP + 1 micro-batches in flight, bubble (PP/2 - 1)(F&B + B - 3W)),
   recomputation of RMSNorm, the MLA up-projections (sec. 3.2.3) and the MoE SwiGLU output, Linear
   and MoE SwiGLU inputs cached in FP8 and the attention output in E5M6, bf16 AdamW moments (sec. 3.3);
   stack.py / recipe.py model each, FP8 caching for memory only (the GEMMs stay BF16, which errs low).
   Memory: model states 34.3 GiB (twice a stage's: weights 9.7, fp32 gradients 19.4, optimizer states
   5.2) + activations 57.8 GiB (17 in flight x 4 layers x 0.83 GiB + 2.0 GiB of fp32 logits) against
-  74.5 GiB; with 1F1B the same recipe fits at 71.7 GiB (1,355 tokens/s, -12.2%). Of the 0.83 GiB per
+  74.5 GiB; with 1F1B the same recipe fits at 71.7 GiB (1,354 tokens/s, -12.3%). Of the 0.83 GiB per
   MoE layer, HF's module code keeps an fp32 copy of the router's input (0.11 GiB) and the attention
   output twice (0.22 GiB) that the report's kernels need not; the row stays a strict xfail in
   tests/projection/test_published_added.py. Fixed on the way: the traced MoE layer (trace.py's
   _Experts) now saves the routed rows a grouped-GEMM backward needs (0.81 GiB per layer and
   micro-batch before the recipe; it saved only the layer input), the traced attention's logsumexp is
   batch x heads x queries (it was heads times too big: 0.25 GiB per DeepSeek layer), and the optimizer
-  step's time updates the parameters ZeRO-1 leaves on the card (routed experts over dp / ep), as the
-  memory does.
+  step's time updates the parameters ZeRO-1 leaves on the card (routed experts over their
+  expert-data-parallel group), as the memory does. The routed experts' gradients reduce-scatter over
+  that group too (2 replicas on different servers here, through the network alone), the dense
+  parameters' over all 128 data-parallel cards: -7.4% before that split.
 """
 
 
