@@ -125,9 +125,8 @@ def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, exp
     layers_stage / moe_stage: the layers (all / MoE) of the busiest stage; params_card: the
     parameters one card holds (before ZeRO-3 sharding), of which expert_params_card are routed
     experts' (their gradients reduce over the expert-data-parallel group, Plan.expert_dp replicas,
-    the group memory.py shards their states over); kv_chunk: one
-    card's K and V of one layer; graphs: the step replayed as a captured graph (decode), its
-    collectives among its kernels."""
+    the group memory.py shards their states over); kv_chunk: one card's K and V of one layer;
+    graphs: the step replayed as a captured graph (decode), its collectives among its kernels."""
     g = groups(pl, cp, cards_per_server)
     out = []
     tp, pp, dp = pl.tp, pl.pp, pl.dp

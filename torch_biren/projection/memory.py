@@ -3,8 +3,9 @@
 - weights (bf16 2 B/param), gradients (stack.grad_bytes), fp32 master weights + Adam moments
   (12 B/param), sharded over dp by ZeRO-1 (optimizer), -2 (+ gradients), -3/FSDP (+ weights, which
   then need the gathered weights of the layer running and the one prefetched); routed experts' states
-  over their expert-data-parallel group, dp x tp / ep cards (Plan.expert_dp); AdamW's moments in bf16 (stack.moment_bytes
-  2): 8 B/param of optimizer states; DualPipe: two stages per card, twice all three;
+  over their expert-data-parallel group, dp x tp / ep cards (Plan.expert_dp); AdamW's moments in
+  bf16 (stack.moment_bytes 2): 8 B/param of optimizer states; DualPipe: two stages per card, twice
+  all three;
 - activations saved for backward, per layer as the trace measured them (HF's module code with the
   fused kernels), for the micro-batches in flight on the first stage (1F1B: pp; interleaved:
   pp + (pp - 1) / v, Megatron-Core's warm-up count; DualPipe: pp + 1, the report's Table 2),

@@ -389,10 +389,10 @@ def _assemble(ctx, st):
         if st.fp8_activations and st.recompute != "full":
             assumptions.append("FP8 activation caching for memory (and its casts) only: the GEMMs are priced in BF16")
     assumptions.append("MFU counts model FLOPs with causal attention (the unmasked half, as the kernels are charged)")
-    assumptions.append(f"memory per card against the chip's {chip.memory_bytes / 2**30:,.1f} GiB ({_capacity_basis(chip)}); "
-                       "not counted: the driver's context (CUDA 11.7+ with lazy loading: about 0.4 GB, "
-                       "pytorch#109888), communicator buffers, allocator fragmentation: a fit with little to spare "
-                       "may not run")
+    assumptions.append(f"memory per card against the chip's {chip.memory_bytes / 2**30:,.1f} GiB "
+                       f"({_capacity_basis(chip)}); not counted: the driver's context (CUDA 11.7+ with lazy "
+                       "loading: about 0.4 GB, pytorch#109888), communicator buffers, allocator fragmentation: a "
+                       "fit with little to spare may not run")
     if ctx["kv_cache"]:
         assumptions.append(_cache_assumption(ctx))
     if mode == "decode":
