@@ -45,38 +45,42 @@ NOTES = """## Where the time goes (read with the table; numbers from this run)
 **DeepSeek-V3 on 2,048 H800, as its report trains it** (PP 16 with DualPipe, EP 64 over 8 servers,
 ZeRO-1, node-limited routing to 4 servers, FP8 dispatch / BF16 combine, overlap with 20 of 132 SMs
 serving communication; recomputation of RMSNorm, the MLA up-projections and the MoE SwiGLU output,
-FP8 activation caching, bf16 AdamW moments): 1,428 tokens/s per GPU, i.e. 1e12 / (1,428 x 3,600)
+FP8 activation caching, bf16 AdamW moments): 1,427 tokens/s per GPU, i.e. 1e12 / (1,427 x 3,600)
 = 195K GPU hours per trillion tokens, against the report's 180K (1,543 tokens/s per GPU): **-7.5%**,
 nothing tuned on it. The GEMMs run in BF16 where the report's run in FP8 (the chip files give no
 FP8 peak; FP8 caching is modelled for memory only), which alone errs low. Per step: compute 19.7 s
 (of it 1.0 s recomputed in backward and about 1 s lost to the SMs serving communication), DualPipe's
 bubble 1.2 s (1F1B's would be 2.5 s), all-to-all 8.0 s, all hidden (dispatch 3.4 s + combine 4.6 s:
 per card and call 92 MB over the network and 206 MB over NVLink for dispatch in FP8, twice that for
-combine), pipeline sends 0.38 s and the DP reduce-scatter + all-gather of both DualPipe stages 0.26 s
-exposed. With 1F1B instead of DualPipe: 1,354 tokens/s. Without node limit, FP8 dispatch, overlap
+combine), pipeline sends 0.38 s and the DP reduce-scatters + all-gathers of both DualPipe stages 0.30 s
+exposed: the dense parameters' over all 128 data-parallel cards (0.19 s), the routed experts' over the
+2 cards on other servers that hold the same experts (0.10 s, through the network alone). With 1F1B instead of DualPipe: 1,354 tokens/s. Without node limit, FP8 dispatch, overlap
 and the memory recipe (plain 1F1B): 21.2 s of exposed all-to-all per step (411 MB per card and call
 over the network: 7 of 8 experts off the server), 740 tokens/s per GPU: node-limited routing cuts
 network volume 2.2x (3.15 servers reached per token instead of 7 expert copies), FP8 halves
 dispatch, and overlap hides the rest.
 
 **The same recipe on 2,048 BR166** (card links: BR100's 8 x 32 GB/s each way, inferred; network:
-roce-200, 25 GB/s per card, an assumption): 1,148 tokens/s per card, 80% of the H800. The GEMMs
+roce-200, 25 GB/s per card, an assumption): 1,158 tokens/s per card, 81% of the H800. The GEMMs
 are about as fast (1,024 vs 989 TFLOPS BF16 peak, both inferred for BR166), but the all-to-all
-takes 18.7 s per step (network bound at 25 GB/s x 68% achieved, against 50 GB/s x 80% on the H800
-cluster); DualPipe's overlap still hides it under the 23.9 s of compute, which the comm units'
-share slows. A 1.3x load imbalance costs 8% (1,059 tokens/s): the busiest card's experts and its
-received all-to-all both scale. Without DeepSeek's recipe the BR166 cluster drops to 421 tokens/s
-per card, 68% of the step in exposed all-to-all: the network, not the chip, is what a BR166 MoE
+takes 17.2 s per step (network bound at 25 GB/s x 74% achieved, against 50 GB/s x 80% on the H800
+cluster); DualPipe's overlap still hides it under the 23.7 s of compute, which the comm units'
+share slows. A 1.3x load imbalance costs 8% (1,070 tokens/s): the busiest card's experts and its
+received all-to-all both scale. Without DeepSeek's recipe the BR166 cluster drops to 447 tokens/s
+per card, 66% of the step in exposed all-to-all: the network, not the chip, is what a BR166 MoE
 cluster has to be planned around (a 400 Gb/s NIC per card, or the supernode network preset,
 changes the answer: try `network="roce-400"`).
 
-**Qwen3-30B-A3B on 64 cards, EP 8 inside one server**: no network traffic for the experts (117 MB
-per card and call over the card links). H100: 14,470 tokens/s per card, 20% of the step in
-all-to-all. BR166: 8,930 tokens/s per card; its card links (256 GB/s each way at 68%) against
-NVLink's 450 GB/s at 93% make the all-to-all 2.3x longer (1.07 s per step, 29%). Overlapped, BR166
-hides all of it under the 2.0 s of compute and reaches 12,583 tokens/s per card. EP 16 spans two
-servers and puts 67 MB per card and call on the 25 GB/s network: 6.1 s of all-to-all, 3,890 tokens/s
-per card. On BR166 keep the expert-parallel group inside a server. (These rows run without ZeRO:
+**Qwen3-30B-A3B on 64 cards, EP 8 inside one server**: no network traffic for the dispatch and
+combine (117 MB per card and call over the card links). H100: 12,025 tokens/s per card, 19% of the
+step in all-to-all. BR166: 7,048 tokens/s per card; its card links (256 GB/s each way at 74%)
+against NVLink's 450 GB/s at 93% make the all-to-all 2.0x longer (1.02 s per step, 22%). Overlapped,
+BR166 hides all of it under the 2.0 s of compute and reaches 8,667 tokens/s per card. The gradient
+all-reduce is the other large term: each server holds all 128 experts, so each expert's 8 replicas
+sit on 8 servers and its gradients cross the network with nothing to reduce inside a server (1.37 s
+on BR166, 0.55 s on H100's 50 GB/s NICs), beside 0.13 s for the dense parameters over all 64 cards.
+EP 16 spans two servers and puts 67 MB per card and call on the 25 GB/s network: 5.6 s of
+all-to-all, 3,940 tokens/s per card (its experts' gradients then reduce over 4 replicas, 0.59 s). On BR166 keep the expert-parallel group inside a server. (These rows run without ZeRO:
 57.7 GiB of optimizer states alone, so they do not fit; `--zero 1` is the first fix.)
 
 **Memory**: DeepSeek-V3 with the report's recipe needs 92.1 GiB per card (74.5 GiB on an 80 GB
