@@ -8,7 +8,7 @@ import torch
 
 from torch_biren.adapt import zoo
 
-MODELS = ["llama", "qwen2", "qwen3", "qwen2-moe", "qwen3-moe", "deepseek-v3"]
+MODELS = ["llama", "qwen2", "qwen3", "qwen2-moe", "qwen3-moe", "mixtral", "deepseek-v3"]
 
 
 @pytest.mark.parametrize("name", MODELS)

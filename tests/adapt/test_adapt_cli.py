@@ -39,7 +39,7 @@ def test_adapt_writes_report_and_passes(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["adapt", "gpt5"],
-     "error: unknown model 'gpt5'; known models: llama, qwen2, qwen3, qwen2-moe, qwen3-moe, deepseek-v2, deepseek-v3 (or 'all')"),
+     "error: unknown model 'gpt5'; known models: llama, qwen2, qwen3, qwen2-moe, qwen3-moe, mixtral, deepseek-v2, deepseek-v3 (or 'all')"),
     (["adapt", "qwen2", "--set", "num_attention_heads=5"], "error: num_attention_heads=5 does not divide hidden_size=64"),
     (["adapt", "deepseek-v3", "--set", "n_routed_experts=6", "--set", "n_group=4"],
      "error: n_routed_experts=6 in n_group=4 groups, topk_group=1: groups must divide the experts and topk_group <= n_group"),

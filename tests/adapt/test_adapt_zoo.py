@@ -15,6 +15,7 @@ PUBLISHED = {
     "Qwen3-8B": (8.2, None),
     "Qwen2-57B-A14B": (57, 14),  # the model card: 57B in total, 14B activated
     "Qwen3-30B-A3B": (30.5, 3.3),
+    "Mixtral-8x7B": (46.7, 12.9),  # Mistral AI's announcement: 46.7B in total, 12.9B used per token
     "DeepSeek-V2-Lite": (15.7, 2.4),
     "DeepSeek-V2": (236, 21),
     "DeepSeek-V3-671B": (671, 37),
@@ -75,7 +76,7 @@ def _error(fn, *args, **kw):
 
 def test_bad_configs_get_one_line_messages():
     assert_expected_inline(_error(zoo.config, "gpt5"),
-                           """unknown model 'gpt5'; known models: llama, qwen2, qwen3, qwen2-moe, qwen3-moe, deepseek-v2, deepseek-v3""")
+                           """unknown model 'gpt5'; known models: llama, qwen2, qwen3, qwen2-moe, qwen3-moe, mixtral, deepseek-v2, deepseek-v3""")
     assert_expected_inline(_error(zoo.config, "qwen2", num_attention_heads=5),
                            """num_attention_heads=5 does not divide hidden_size=64""")
     assert_expected_inline(_error(zoo.config, "llama", num_key_value_heads=3),
@@ -89,7 +90,7 @@ def test_bad_configs_get_one_line_messages():
     assert_expected_inline(_error(zoo.config, "qwen2", hidden_sise=32),
                            """Qwen2Config has no field 'hidden_sise'""")
     assert_expected_inline(_error(zoo.published_config, "Qwen9"),
-                           """unknown published model 'Qwen9'; known: Llama-3-8B, Qwen2.5-7B, Qwen2.5-72B, Qwen3-8B, Qwen2-57B-A14B, Qwen3-30B-A3B, DeepSeek-V2-Lite, DeepSeek-V2, DeepSeek-V3-671B""")
+                           """unknown published model 'Qwen9'; known: Llama-3-8B, Qwen2.5-7B, Qwen2.5-72B, Qwen3-8B, Qwen2-57B-A14B, Qwen3-30B-A3B, Mixtral-8x7B, DeepSeek-V2-Lite, DeepSeek-V2, DeepSeek-V3-671B""")
 
 
 def test_explicit_head_dim_may_differ_from_hidden_over_heads():

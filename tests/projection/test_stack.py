@@ -121,6 +121,16 @@ def test_config_json_round_trip_matches_the_catalogue(tmp_path):
     assert a.step_ns == b.step_ns and a.memory == b.memory and a.model_flops == b.model_flops
 
 
+@pytest.mark.parametrize("name,model_type", [("Qwen2-57B-A14B", "qwen2_moe"), ("Mixtral-8x7B", "mixtral")])
+def test_moe_config_json_round_trip_matches_the_catalogue(tmp_path, name, model_type):
+    family, values = zoo.PUBLISHED[name]
+    (tmp_path / "config.json").write_text(json.dumps({**values, "model_type": model_type}))
+    kw = dict(cards=8, batch=4, seq=512, tp=2, ep=4)
+    a, b = P.project(name.lower(), **kw), P.project(str(tmp_path), **kw)
+    assert a.step_ns == b.step_ns and a.memory == b.memory and a.model_flops == b.model_flops
+    assert a.moe is not None and a.comm_ns["expert-parallel all-to-all"] > 0
+
+
 def test_gpt2_style_config_json(tmp_path):
     f = tmp_path / "config.json"
     f.write_text(json.dumps({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257,
@@ -131,13 +141,19 @@ def test_gpt2_style_config_json(tmp_path):
 
 def test_unknown_architecture_and_missing_fields_exit_2(tmp_path, capsys):
     (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "config.json").write_text(json.dumps({"model_type": "mixtral", "architectures": ["M"]}))
+    (tmp_path / "a" / "config.json").write_text(json.dumps({"model_type": "gpt_oss", "architectures": ["G"]}))
     assert cli.main(["project", "--model", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert "model_type 'mixtral' (M) is not an architecture the projection can build" in err and err.count("\n") == 1
+    assert "model_type 'gpt_oss' (G) is not an architecture the projection can build" in err and err.count("\n") == 1
     (tmp_path / "b.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
     assert cli.main(["project", "--model", str(tmp_path / "b.json")]) == 2
     assert "lacks 'vocab_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads'" in capsys.readouterr().err
+    # a Mixtral without its expert count is not given the HF class's default of 8
+    mixtral = dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                   num_attention_heads=32, num_experts_per_tok=2)
+    (tmp_path / "c.json").write_text(json.dumps({"model_type": "mixtral", **mixtral}))
+    assert cli.main(["project", "--model", str(tmp_path / "c.json")]) == 2
+    assert "(mixtral) lacks 'num_local_experts'" in capsys.readouterr().err
     assert cli.main(["project", "--model", str(tmp_path / "none")]) == 2
     assert "no such config.json or folder" in capsys.readouterr().err
 

@@ -13,13 +13,22 @@ discounted), 3x that for training. Recomputation is not model FLOPs.
 
 import torch
 
-__all__ = ["param_counts", "attention_dims", "flops_per_token", "train_flops"]
+__all__ = ["param_counts", "attention_dims", "flops_per_token", "train_flops", "routed_experts", "expert_width"]
 
 
-def _experts(cfg):
-    """(routed experts E, experts per token k), (0, 0) for dense models."""
-    e = getattr(cfg, "num_experts", None) or getattr(cfg, "n_routed_experts", None) or 0
+def routed_experts(cfg):
+    """(routed experts E, experts per token k), (0, 0) for dense models: Qwen's num_experts,
+    DeepSeek's n_routed_experts, Mixtral's num_local_experts."""
+    e = (getattr(cfg, "num_experts", None) or getattr(cfg, "n_routed_experts", None)
+         or getattr(cfg, "num_local_experts", None) or 0)
     return e, (cfg.num_experts_per_tok if e else 0)
+
+
+def expert_width(cfg):
+    """Each routed expert's intermediate size: moe_intermediate_size, or Mixtral's intermediate_size
+    (every layer of a Mixtral is MoE, its experts as wide as a dense MLP would be)."""
+    return getattr(cfg, "moe_intermediate_size", None) or (
+        cfg.intermediate_size if getattr(cfg, "num_local_experts", None) else 0)
 
 
 def param_counts(model_or_config):
@@ -32,7 +41,7 @@ def param_counts(model_or_config):
 
         model = build_meta(model_or_config)
     cfg = model.config
-    e, k = _experts(cfg)
+    e, k = routed_experts(cfg)
     embed = model.get_input_embeddings().weight
     total = active = 0
     seen = set()

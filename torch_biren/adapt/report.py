@@ -271,9 +271,9 @@ def markdown(results, plots):
 
 
 _CONFIG_KEYS = ("hidden_size", "intermediate_size", "moe_intermediate_size", "num_hidden_layers", "num_attention_heads",
-                "num_key_value_heads", "head_dim", "num_experts", "n_routed_experts", "n_shared_experts",
-                "num_experts_per_tok", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
-                "v_head_dim", "vocab_size")  # fmt: skip
+                "num_key_value_heads", "head_dim", "num_experts", "n_routed_experts", "num_local_experts",
+                "n_shared_experts", "num_experts_per_tok", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
+                "qk_nope_head_dim", "v_head_dim", "vocab_size")  # fmt: skip
 
 
 def write(results, out_dir):

@@ -19,6 +19,7 @@ FAMILIES = {
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
     "qwen2-moe": ("Qwen2MoeConfig", "Qwen2MoeForCausalLM"),
     "qwen3-moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM"),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM"),
     "deepseek-v2": ("DeepseekV2Config", "DeepseekV2ForCausalLM"),
     "deepseek-v3": ("DeepseekV3Config", "DeepseekV3ForCausalLM"),
 }
@@ -38,6 +39,8 @@ TINY = {
     "qwen3-moe": dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=32, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_experts=4, num_experts_per_tok=2,
                       norm_topk_prob=True),
+    "mixtral": dict(hidden_size=64, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2),
     "deepseek-v2": dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=32, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=4, n_routed_experts=4, n_shared_experts=1,
                         num_experts_per_tok=2, first_k_dense_replace=1, q_lora_rank=None, kv_lora_rank=32,
@@ -53,7 +56,7 @@ TINY = {
 # in each repository's config.json (bos/eos ids, dtype and other run-time fields left out). Totals
 # (checked in tests/adapt/test_zoo.py against the HF classes built on the meta device): Llama-3-8B
 # 8.03B; Qwen2.5-7B 7.62B, -72B 72.7B; Qwen3-8B 8.19B; Qwen2-57B-A14B 57.4B (14.2B active); Qwen3-30B-A3B
-# 30.5B (3.3B active);
+# 30.5B (3.3B active); Mixtral-8x7B 46.7B (12.9B active);
 # DeepSeek-V2-Lite 15.7B (2.4B active), -V2 236B (21B active); DeepSeek-V3 671B (37B active, the
 # multi-token-prediction layer not counted).
 _YARN_V2 = dict(type="yarn", factor=40, original_max_position_embeddings=4096, beta_fast=32, beta_slow=1,
@@ -90,6 +93,11 @@ PUBLISHED = {
         norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[], hidden_act="silu",
         max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=False,
         attention_bias=False, use_sliding_window=False, router_aux_loss_coef=0.001)),
+    "Mixtral-8x7B": ("mixtral", dict(  # mistralai/Mixtral-8x7B-v0.1
+        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=8, num_local_experts=8, num_experts_per_tok=2, hidden_act="silu",
+        max_position_embeddings=32768, rms_norm_eps=1e-5, rope_theta=1000000.0, sliding_window=None,
+        router_aux_loss_coef=0.02, tie_word_embeddings=False)),
     "DeepSeek-V2-Lite": ("deepseek-v2", dict(  # deepseek-ai/DeepSeek-V2-Lite
         vocab_size=102400, hidden_size=2048, intermediate_size=10944, moe_intermediate_size=1408, num_hidden_layers=27,
         num_attention_heads=16, num_key_value_heads=16, n_shared_experts=2, n_routed_experts=64, num_experts_per_tok=6,

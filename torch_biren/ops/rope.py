@@ -11,7 +11,7 @@ from ._common import charge, on_biren, path, same_device, view
 from ._fused import FusedOp
 
 # Model families whose apply_rotary_pos_emb is HF's rotate-half form (DeepSeek's interleaves).
-ROTATE_HALF = ("llama", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "mistral")
+ROTATE_HALF = ("llama", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "mistral", "mixtral")
 
 
 def _cost(q, k, chip=None):

@@ -115,7 +115,7 @@ def _data_parallel(stack, pl, params, ranks, per_server, topo, what=""):
             for name, kind, nbytes, calls in parts]
 
 
-EXPERT_DP = " (routed experts, expert-data-parallel group)"
+EXPERT_DP = " (routed experts)"  # over the expert-data-parallel group: the cards holding the same experts
 
 
 def per_step(pl, topo, mode, stack, cp, act, slots, layers_stage, moe_stage, experts_per_token, params_card,

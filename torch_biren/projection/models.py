@@ -35,7 +35,11 @@ ALIASES = {"deepseek-v3": "DeepSeek-V3-671B", "gpt-1008b": "GPT-1T", "llama3-405
 # HF model_type -> zoo family. "gpt2" (GPT-style: multi-head attention, a 4h GELU MLP) is written as
 # a llama config the way EXTRA writes the GPT runs' models.
 MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen2_moe": "qwen2-moe", "qwen3_moe": "qwen3-moe",
-               "deepseek_v2": "deepseek-v2", "deepseek_v3": "deepseek-v3", "gpt2": "llama"}
+               "mixtral": "mixtral", "deepseek_v2": "deepseek-v2", "deepseek_v3": "deepseek-v3", "gpt2": "llama"}
+# What a config.json must give beyond _REQUIRED, per family (the HF classes' defaults would stand in silently).
+_REQUIRED_MOE = {"qwen2-moe": ("moe_intermediate_size",), "qwen3-moe": ("moe_intermediate_size",),
+                 "deepseek-v2": ("moe_intermediate_size",), "deepseek-v3": ("moe_intermediate_size",),
+                 "mixtral": ("num_local_experts", "num_experts_per_tok")}
 _REQUIRED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 _USER = {}  # canonical name (the config.json's absolute path) -> (family, values)
 
@@ -86,8 +90,7 @@ def load_config_json(path):
         cls = getattr(transformers, zoo.FAMILIES[family][0])
         known = set(inspect.signature(cls.__init__).parameters) | {"rope_theta", "rope_scaling"}
         values = {k: v for k, v in raw.items() if k in known}
-        need = _REQUIRED + (("moe_intermediate_size",) if family != "llama" and family not in ("qwen2", "qwen3")
-                            else ())
+        need = _REQUIRED + _REQUIRED_MOE.get(family, ())
         missing = [k for k in need if k not in values]
         if missing:
             raise ProjectionError(f"{file} ({mtype}) lacks {', '.join(repr(k) for k in missing)}")
@@ -155,8 +158,7 @@ def _config(name, **layers):
 
 
 def experts(cfg):
-    e = getattr(cfg, "num_experts", None) or getattr(cfg, "n_routed_experts", None) or 0
-    return e, (cfg.num_experts_per_tok if e else 0)
+    return flops.routed_experts(cfg)
 
 
 def dense_layers(cfg):
@@ -183,7 +185,8 @@ def shard(cfg, tp):
         return cfg
     cfg.num_attention_heads = heads // tp
     cfg.num_key_value_heads = max(1, kv // tp)  # fewer KV heads than cards: each card keeps one
-    cfg.intermediate_size = -(-cfg.intermediate_size // tp)
+    if not getattr(cfg, "num_local_experts", None):  # Mixtral's is its routed experts' width, which ep spreads
+        cfg.intermediate_size = -(-cfg.intermediate_size // tp)
     cfg.vocab_size = -(-cfg.vocab_size // tp)
     return cfg
 

@@ -33,6 +33,7 @@ One MoE layer, one micro-batch, the busiest card of an expert-parallel group of 
 
 from dataclasses import dataclass, field, replace
 
+from ..adapt import flops
 from ..sim import collectives, costs, dtypes
 from .plan import ProjectionError
 
@@ -50,19 +51,21 @@ class MoE:
 
     @classmethod
     def from_config(cls, cfg):
-        """From an HF config: Qwen3-MoE (num_experts, shared_expert_intermediate_size) or DeepSeek-V2/V3
-        (n_routed_experts, n_shared_experts of moe_intermediate_size each)."""
-        e = getattr(cfg, "num_experts", None) or getattr(cfg, "n_routed_experts", None) or 0
+        """From an HF config: Qwen2/3-MoE (num_experts; Qwen2-MoE's shared_expert_intermediate_size),
+        DeepSeek-V2/V3 (n_routed_experts, n_shared_experts of moe_intermediate_size each) or Mixtral
+        (num_local_experts as wide as intermediate_size)."""
+        e, k = flops.routed_experts(cfg)
         if not e:
-            raise ProjectionError(f"{type(cfg).__name__} has no routed experts (num_experts / n_routed_experts)")
-        inter = getattr(cfg, "moe_intermediate_size", None)
+            raise ProjectionError(f"{type(cfg).__name__} has no routed experts (num_experts / n_routed_experts / "
+                                  "num_local_experts)")
+        inter = flops.expert_width(cfg)
         if not inter:
             raise ProjectionError(f"{type(cfg).__name__}: MoE config without moe_intermediate_size")
         shared = getattr(cfg, "n_shared_experts", None) or 0
         shared_inter = inter if shared else 0
         if not shared and getattr(cfg, "shared_expert_intermediate_size", None):
             shared, shared_inter = 1, cfg.shared_expert_intermediate_size
-        return cls(cfg.hidden_size, inter, e, cfg.num_experts_per_tok, shared, shared_inter)
+        return cls(cfg.hidden_size, inter, e, k, shared, shared_inter)
 
 
 @dataclass(frozen=True)

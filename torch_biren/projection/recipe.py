@@ -20,6 +20,7 @@ saves (HF's module code with the fused stand-ins, trace.py), named here from the
 
 from dataclasses import dataclass
 
+from ..adapt import flops
 from ..sim import costs
 from .models import experts
 
@@ -57,7 +58,7 @@ def shapes(cfg, tp, sequence_parallel):
         q_up = k_up = kv_up = 0
         v = getattr(cfg, "head_dim", None) or h // cfg.num_attention_heads
     e, k = experts(cfg)
-    inter = getattr(cfg, "moe_intermediate_size", None) or 0
+    inter = flops.expert_width(cfg)
     shared = (getattr(cfg, "n_shared_experts", None) or 0) * inter or getattr(cfg, "shared_expert_intermediate_size",
                                                                               None) or 0
     return Shapes(h, h // tp if sequence_parallel and tp > 1 else h, q_lora + mla if mla else 0, q_up, k_up, kv_up,
