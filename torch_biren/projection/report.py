@@ -171,7 +171,8 @@ class Result:
                          f"{c['restore_s']:,.0f} s at {c['storage_GBps']:g} GB/s storage")
         lines.append(f"  top ops per {unit} on one card:")
         busy = sum(ns for _, ns in self.top_ops) or 1.0
+        width = max([64] + [len(name) for name, _ in self.top_ops[:top]])
         for name, ns in self.top_ops[:top]:
-            lines.append(f"    {name:<64} {format_time(ns):>10}  {100 * ns / busy:5.1f}%")
+            lines.append(f"    {name:<{width}} {format_time(ns):>10}  {100 * ns / busy:5.1f}%")
         lines += [f"  assumption: {a}" for a in self.assumptions]
         return "\n".join(lines)
