@@ -157,8 +157,7 @@ def _config(name, **layers):
     return zoo.published_config(name, **layers)
 
 
-def experts(cfg):
-    return flops.routed_experts(cfg)
+experts = flops.routed_experts  # (routed experts E, experts per token k) of an HF config
 
 
 def dense_layers(cfg):
